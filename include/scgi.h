@@ -1,0 +1,732 @@
+/*
+ * scgi.h - libscgi, a strict and fast SCGI application library.
+ *
+ * Copyright (C) 2026 The libscgi authors.
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+/**
+ * @file scgi.h
+ * @brief The whole public interface of libscgi.
+ *
+ * libscgi serves SCGI requests from a front web server (nginx `scgi_pass`,
+ * Apache `mod_proxy_scgi`, lighttpd `mod_scgi`) inside a C program, from
+ * many threads, without forking.
+ *
+ * @section lifecycle Lifecycle of a request
+ *
+ * 1. **listen**: scgi_server_new(), then scgi_server_listen() once per
+ *    address (`127.0.0.1:4000`, `[::1]:4000`, `unix:/run/app.sock`,
+ *    `fd:3`), or with a NULL address to use the listener inherited from
+ *    systemd (`LISTEN_FDS`) or from scgiserver (`SCGI_HANDOFF_FD`).
+ * 2. **accept**: scgi_accept() blocks until a well-formed request has
+ *    arrived; malformed ones are answered `400 Bad Request`, logged and
+ *    closed without ever reaching the caller. scgi_serve() runs that loop
+ *    on N threads and calls a handler for each request.
+ * 3. **read**: look variables up with scgi_request_get() and the typed
+ *    helpers; read the body with scgi_read(), which stops at
+ *    `CONTENT_LENGTH` bytes.
+ * 4. **respond**: scgi_status(), scgi_header(), then scgi_write(),
+ *    scgi_printf(), scgi_sendfile() or stdio through scgi_stream().
+ *    Headers go out with the first flush of the body.
+ * 5. **finish**: scgi_request_free() completes the response (a request
+ *    that wrote nothing still gets a valid empty `200 OK`), closes the
+ *    connection and frees the request. scgi_fail() instead answers
+ *    `500`, or, when headers already went out, resets the connection so
+ *    that the front server never mistakes a cut response for a whole one.
+ *
+ * The standalone parser (scgi_parser_new(), scgi_parse()) needs no socket:
+ * event loops and proxies feed it bytes as they arrive.
+ *
+ * @section threads Thread safety
+ *
+ * - A scgi_server is configured from one thread, before the first
+ *   scgi_accept(). After that, scgi_accept() may be called from any number
+ *   of threads at once, and scgi_server_stop() from any thread or from a
+ *   signal handler.
+ * - A scgi_request belongs to one thread at a time. Its read-only
+ *   functions (scgi_request_get() and the other `scgi_request_*` getters)
+ *   never write, not even into the received bytes, so several threads may
+ *   call them on the same request at once as long as none of them reads
+ *   the body, responds or frees it.
+ * - The library has no global mutable state and installs no signal
+ *   handler. It never raises `SIGPIPE`: a vanished peer is an error code.
+ *
+ * @section errors Errors
+ *
+ * Functions return 0 (or a count) on success and a negative code on
+ * failure: either one of the ::scgi_error codes below, or a negated
+ * `errno` value (`-ETIMEDOUT`, `-ECONNRESET`, ...) for system errors.
+ * scgi_strerror() describes both.
+ *
+ * @section ownership Ownership
+ *
+ * Objects returned by a `*_new` function or by scgi_accept() belong to the
+ * caller, who frees them with the matching `*_free` function. Strings
+ * returned by getters are borrowed: they point into the received bytes
+ * and stay valid until the object they came from is freed or reset.
+ */
+#ifndef SCGI_H
+#define SCGI_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Marks a declaration as part of the exported ABI. */
+#if defined(SCGI_BUILDING) && defined(__GNUC__)
+#define SCGI_API __attribute__((visibility("default")))
+#else
+#define SCGI_API
+#endif
+
+#if defined(__GNUC__)
+/** Lets the compiler check printf-style arguments. */
+#define SCGI_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define SCGI_PRINTF(fmt, args)
+#endif
+
+/** The library version as a string, `"MAJOR.MINOR.PATCH"`. */
+#define SCGI_VERSION "0.1.0"
+
+/**
+ * The library's own error codes, with their descriptions.
+ *
+ * They are all below -1000, so that they never collide with a negated
+ * `errno` value.
+ */
+#define SCGI_ERROR_MAP(X)                                                      \
+  X(ENOMEM, -1001, "out of memory")                                            \
+  X(EINVAL, -1002, "invalid argument")                                         \
+  X(ESTATE, -1003, "not allowed in the current state")                         \
+  X(ELENDIGIT, -1010, "netstring length must start with a decimal digit")     \
+  X(ELENZERO, -1011, "netstring length has a leading zero")                    \
+  X(ECOLON, -1012, "netstring length must be digits followed by ':'")          \
+  X(ETOOBIG, -1013, "header block is larger than the configured limit")        \
+  X(ECOMMA, -1014, "netstring must end with ',' after the header block")       \
+  X(EEMPTYNAME, -1015, "variable with an empty name")                          \
+  X(EUNTERMINATED, -1016,                                                      \
+    "variable name or value not NUL-terminated inside the header block")       \
+  X(ECLFIRST, -1017, "CONTENT_LENGTH is missing or not the first variable")    \
+  X(ECLVALUE, -1018, "CONTENT_LENGTH is not a plain decimal number that fits") \
+  X(ECLDUP, -1019, "CONTENT_LENGTH appears more than once")                    \
+  X(ENOSCGI, -1020,                                                            \
+    "no SCGI variable: the front server must send SCGI=1 "                     \
+    "(nginx: add 'include scgi_params;' next to scgi_pass)")                   \
+  X(ESCGIVALUE, -1021, "SCGI variable is not 1")                               \
+  X(ESCGIDUP, -1022, "SCGI appears more than once")                            \
+  X(ETOOMANY, -1023, "more variables than the configured limit")               \
+  X(ETRUNCATED, -1030,                                                         \
+    "connection closed before the end of the request")                         \
+  X(ETIMEDOUT, -1031, "timed out")                                             \
+  X(EHEADER, -1032,                                                            \
+    "invalid response header (empty name, or CR, LF, NUL or ':' where "        \
+    "not allowed)")                                                            \
+  X(ESTOPPED, -1040, "the server is stopping")                                 \
+  X(EADDRESS, -1041,                                                           \
+    "malformed address (use HOST:PORT, [IPV6]:PORT, unix:/PATH or fd:N)")      \
+  X(ENOLISTENER, -1042,                                                        \
+    "no address given and no inherited listener "                              \
+    "(LISTEN_FDS or SCGI_HANDOFF_FD)")                                         \
+  X(EADDRINUSE, -1043, "address in use by a running server")                   \
+  X(ENOTSOCKET, -1044, "path exists and is not a socket")
+
+/** Error codes; see ::SCGI_ERROR_MAP for their meaning. */
+typedef enum scgi_error {
+#define SCGI__ERROR_ENUM(name, code, text) SCGI_##name = (code),
+  SCGI_ERROR_MAP(SCGI__ERROR_ENUM)
+#undef SCGI__ERROR_ENUM
+} scgi_error;
+
+/**
+ * Describes an error code.
+ *
+ * @param code a ::scgi_error code, or a negated `errno` value.
+ * @return a static string, never NULL; thread-safe.
+ */
+SCGI_API const char *scgi_strerror(int code);
+
+/**
+ * Settings of a parser or a server, set with scgi_parser_set() or
+ * scgi_server_set().
+ */
+typedef enum scgi_option {
+  /** Largest accepted header block, in bytes (default 65536). A netstring
+   *  announcing more is refused as soon as its length digits are read. */
+  SCGI_OPT_MAX_HEADER_BYTES = 1,
+  /** Largest accepted number of variables (default 1024). */
+  SCGI_OPT_MAX_VARS = 2,
+  /** Milliseconds allowed for the whole header block to arrive, and for
+   *  each wait for body bytes (default 30000; 0 waits forever). */
+  SCGI_OPT_READ_TIMEOUT_MS = 3,
+  /** Milliseconds a write may wait for the peer to accept more bytes
+   *  (default 30000; 0 waits forever). */
+  SCGI_OPT_WRITE_TIMEOUT_MS = 4,
+  /** Permission bits given to Unix socket files created by
+   *  scgi_server_listen() (default 0666, so that a front server running
+   *  as another user can connect; restrict access with the directory). */
+  SCGI_OPT_SOCKET_MODE = 5,
+  /** listen(2) backlog of listeners created afterwards (default 511). */
+  SCGI_OPT_BACKLOG = 6
+} scgi_option;
+
+/* ---------------------------------------------------------------------- */
+/** @name Parser
+ *  An incremental, zero-copy parser of the SCGI header netstring. It
+ *  allocates nothing per variable and never reads outside `buf[0..len)`.
+ *  @{ */
+
+/** An SCGI header parser (opaque). */
+typedef struct scgi_parser scgi_parser;
+
+/**
+ * Creates a parser with the default limits.
+ *
+ * @return a new parser, to free with scgi_parser_free(); NULL when out of
+ *         memory.
+ */
+SCGI_API scgi_parser *scgi_parser_new(void);
+
+/**
+ * Frees a parser. NULL is allowed.
+ *
+ * @param p the parser.
+ */
+SCGI_API void scgi_parser_free(scgi_parser *p);
+
+/**
+ * Sets a limit of the parser: ::SCGI_OPT_MAX_HEADER_BYTES or
+ * ::SCGI_OPT_MAX_VARS. Only allowed before the first scgi_parse() or
+ * right after scgi_parser_reset().
+ *
+ * @param p the parser.
+ * @param option the limit to set.
+ * @param value its new value, at least 1 (header bytes: at most 1 GiB).
+ * @return 0, ::SCGI_EINVAL for another option or an out-of-range value,
+ *         or ::SCGI_ESTATE once parsing has begun.
+ */
+SCGI_API int scgi_parser_set(scgi_parser *p, scgi_option option, size_t value);
+
+/**
+ * Forgets the request being parsed, keeping the limits, so that the parser
+ * can be used for the next request.
+ *
+ * @param p the parser.
+ */
+SCGI_API void scgi_parser_reset(scgi_parser *p);
+
+/**
+ * Parses the bytes received so far.
+ *
+ * Call it each time more bytes arrive, always with the whole request so
+ * far: the same first bytes, `len` growing. The buffer may move between
+ * calls (the parser keeps offsets, not pointers), but its first `len`
+ * bytes must not change. Work already done is not repeated.
+ *
+ * Once complete, the variables point into `buf`, which must then stay in
+ * place and unchanged for as long as they are used. Bytes after the
+ * header netstring are the start of the body; the parser does not look at
+ * them.
+ *
+ * @param p the parser.
+ * @param buf the bytes received so far.
+ * @param len their count.
+ * @return the size of the header netstring (so `buf + return` is the first
+ *         body byte) when the header block is complete and valid; 0 when
+ *         more bytes are needed; a negative ::scgi_error code when the
+ *         bytes can never form a valid request (see
+ *         scgi_parser_error_offset()). After completion or an error, later
+ *         calls return the same result until scgi_parser_reset().
+ */
+SCGI_API long scgi_parse(scgi_parser *p, const char *buf, size_t len);
+
+/**
+ * Tells where the error returned by scgi_parse() was found.
+ *
+ * @param p the parser.
+ * @return the offset of the offending byte in the request, or 0 when the
+ *         parser has no error.
+ */
+SCGI_API size_t scgi_parser_error_offset(const scgi_parser *p);
+
+/**
+ * Looks a variable up in a completely parsed header block.
+ *
+ * When a name appears more than once (nginx forwards repeated request
+ * headers as repeated variables, e.g. two `HTTP_COOKIE`), the **first**
+ * occurrence is returned; scgi_parser_var() shows all of them.
+ *
+ * @param p a parser whose scgi_parse() returned a positive value.
+ * @param name the exact, case-sensitive name.
+ * @return the NUL-terminated value (borrowed, pointing into the buffer
+ *         last given to scgi_parse()), or NULL when absent or when the
+ *         header block is not complete.
+ */
+SCGI_API const char *scgi_parser_get(const scgi_parser *p, const char *name);
+
+/**
+ * Counts the variables of a completely parsed header block.
+ *
+ * @param p the parser.
+ * @return the count, duplicates included; 0 before completion.
+ */
+SCGI_API size_t scgi_parser_count(const scgi_parser *p);
+
+/**
+ * Gets a variable by position, in wire order.
+ *
+ * @param p a parser whose scgi_parse() returned a positive value.
+ * @param index 0 to scgi_parser_count() - 1.
+ * @param name receives the NUL-terminated name (borrowed); may be NULL.
+ * @param value receives the NUL-terminated value (borrowed); may be NULL.
+ * @param value_len receives the value's length; may be NULL.
+ * @return 0, or ::SCGI_EINVAL when `index` is out of range.
+ */
+SCGI_API int scgi_parser_var(const scgi_parser *p, size_t index,
+                             const char **name, const char **value,
+                             size_t *value_len);
+
+/**
+ * Gets the body length announced by `CONTENT_LENGTH`.
+ *
+ * @param p a parser whose scgi_parse() returned a positive value.
+ * @return the length (at most INT64_MAX), or -1 before completion.
+ */
+SCGI_API int64_t scgi_parser_content_length(const scgi_parser *p);
+
+/** @} */
+
+/* ---------------------------------------------------------------------- */
+/** @name Server and listeners
+ *  @{ */
+
+/** A set of listeners and the settings of the connections accepted on
+ *  them (opaque). */
+typedef struct scgi_server scgi_server;
+
+/** One request: its variables, its body and its response (opaque). */
+typedef struct scgi_request scgi_request;
+
+/** Severity of a log message. */
+typedef enum scgi_log_level {
+  SCGI_LOG_ERROR = 3,   /**< the server cannot do what it should */
+  SCGI_LOG_WARNING = 4, /**< a request or peer misbehaved */
+  SCGI_LOG_INFO = 6     /**< noteworthy events */
+} scgi_log_level;
+
+/**
+ * Receives the library's log messages.
+ *
+ * It may be called from any thread that calls into the library, at the
+ * same time from several; it must be thread-safe.
+ *
+ * @param arg the pointer given to scgi_server_set_log().
+ * @param level the message's severity.
+ * @param message one line, without a trailing newline (borrowed, valid
+ *        during the call).
+ */
+typedef void (*scgi_log_fn)(void *arg, scgi_log_level level,
+                            const char *message);
+
+/**
+ * Creates a server with no listener and the default settings.
+ *
+ * @return a new server, to free with scgi_server_free(); NULL when out of
+ *         memory.
+ */
+SCGI_API scgi_server *scgi_server_new(void);
+
+/**
+ * Closes the server's listeners (removing the Unix socket files it
+ * created) and frees it. No thread may still be in scgi_accept() or
+ * scgi_serve(). Requests already accepted stay valid. NULL is allowed.
+ *
+ * @param srv the server.
+ */
+SCGI_API void scgi_server_free(scgi_server *srv);
+
+/**
+ * Changes a setting; see ::scgi_option. Settings apply to connections
+ * accepted afterwards (and, for ::SCGI_OPT_SOCKET_MODE and
+ * ::SCGI_OPT_BACKLOG, to listeners created afterwards).
+ *
+ * @param srv the server.
+ * @param option the setting.
+ * @param value its new value.
+ * @return 0, or ::SCGI_EINVAL for an unknown option or a value out of
+ *         range.
+ */
+SCGI_API int scgi_server_set(scgi_server *srv, scgi_option option,
+                             size_t value);
+
+/**
+ * Sends log messages to `fn` instead of standard error (the default,
+ * one line per message prefixed with `libscgi: `).
+ *
+ * @param srv the server.
+ * @param fn the log function, or NULL to discard messages.
+ * @param arg passed to `fn` unchanged.
+ */
+SCGI_API void scgi_server_set_log(scgi_server *srv, scgi_log_fn fn, void *arg);
+
+/**
+ * Adds a listener.
+ *
+ * Addresses:
+ * - `HOST:PORT`: an IPv4 address or a host name (`127.0.0.1:4000`,
+ *   `localhost:4000`); `*:PORT` listens on every IPv4 address;
+ * - `[IPV6]:PORT`: an IPv6 address (`[::1]:4000`, `[::]:4000`);
+ * - `unix:/PATH`: a Unix socket file, created with ::SCGI_OPT_SOCKET_MODE.
+ *   A stale file left by a dead server is replaced; a socket with a live
+ *   server behind it gives ::SCGI_EADDRINUSE, and a file that is not a
+ *   socket ::SCGI_ENOTSOCKET, and neither is touched;
+ * - `fd:N`: an already listening socket with descriptor N;
+ * - NULL: the inherited listeners: the sockets passed by systemd socket
+ *   activation (`LISTEN_FDS`, when `LISTEN_PID` is this process), or the
+ *   handoff socket passed by scgiserver (`SCGI_HANDOFF_FD`).
+ *
+ * @param srv the server.
+ * @param address the address, or NULL.
+ * @return 0; ::SCGI_EADDRESS for a malformed address; ::SCGI_ENOLISTENER
+ *         when `address` is NULL and nothing was inherited; or a negated
+ *         errno value from socket(2), bind(2) or listen(2).
+ */
+SCGI_API int scgi_server_listen(scgi_server *srv, const char *address);
+
+/**
+ * Waits for the next well-formed request on any of the listeners.
+ *
+ * Safe to call from many threads at once. A connection whose request is
+ * malformed, too large, cut short or too slow (::SCGI_OPT_READ_TIMEOUT_MS
+ * for the whole header block) is answered `Status: 400 Bad Request` where
+ * the peer can still read it, logged with the reason and closed; the wait
+ * then goes on. Running out of file descriptors is logged and waited out,
+ * never spun on.
+ *
+ * @param srv a server with at least one listener.
+ * @param out receives the request, to free with scgi_request_free().
+ * @return 0; ::SCGI_ESTOPPED once scgi_server_stop() was called;
+ *         ::SCGI_ENOLISTENER when the server has no listener; ::SCGI_ENOMEM.
+ */
+SCGI_API int scgi_accept(scgi_server *srv, scgi_request **out);
+
+/**
+ * Handles one request in scgi_serve().
+ *
+ * The handler reads the request and writes the response; it must not free
+ * the request, which scgi_serve() does when the handler returns.
+ *
+ * @param req the request (borrowed for the duration of the call).
+ * @param arg the pointer given to scgi_serve().
+ * @return 0 on success; a negative value makes scgi_serve() call
+ *         scgi_fail() on the request.
+ */
+typedef int (*scgi_handler)(scgi_request *req, void *arg);
+
+/**
+ * Serves requests on `threads` threads until scgi_server_stop() is called,
+ * then lets every handler in progress finish and returns.
+ *
+ * @param srv a server with at least one listener.
+ * @param threads the number of threads to run handlers on; 0 means one per
+ *        online CPU.
+ * @param handler called once per well-formed request.
+ * @param arg passed to `handler` unchanged.
+ * @return 0 after a stop; ::SCGI_ENOLISTENER; or a negated errno value
+ *         when no thread could be started.
+ */
+SCGI_API int scgi_serve(scgi_server *srv, unsigned threads,
+                        scgi_handler handler, void *arg);
+
+/**
+ * Asks every scgi_accept() and scgi_serve() on this server to stop: they
+ * accept no new connection and return ::SCGI_ESTOPPED or 0. Requests
+ * already accepted are not affected.
+ *
+ * Async-signal-safe: may be called from a signal handler.
+ *
+ * @param srv the server.
+ */
+SCGI_API void scgi_server_stop(scgi_server *srv);
+
+/** @} */
+
+/* ---------------------------------------------------------------------- */
+/** @name Request
+ *  Read-only getters; see @ref threads.
+ *  @{ */
+
+/**
+ * Looks a variable up. With duplicates, the first occurrence wins (see
+ * scgi_parser_get()).
+ *
+ * @param req the request.
+ * @param name the exact, case-sensitive name, e.g. `"HTTP_HOST"`.
+ * @return the NUL-terminated value (borrowed, valid until the request is
+ *         freed), or NULL when absent.
+ */
+SCGI_API const char *scgi_request_get(const scgi_request *req,
+                                      const char *name);
+
+/**
+ * Counts the request's variables, duplicates included.
+ *
+ * @param req the request.
+ * @return the count.
+ */
+SCGI_API size_t scgi_request_count(const scgi_request *req);
+
+/**
+ * Gets a variable by position, in wire order (see scgi_parser_var()).
+ *
+ * @param req the request.
+ * @param index 0 to scgi_request_count() - 1.
+ * @param name receives the name (borrowed); may be NULL.
+ * @param value receives the value (borrowed); may be NULL.
+ * @param value_len receives the value's length; may be NULL.
+ * @return 0, or ::SCGI_EINVAL when `index` is out of range.
+ */
+SCGI_API int scgi_request_var(const scgi_request *req, size_t index,
+                              const char **name, const char **value,
+                              size_t *value_len);
+
+/**
+ * Gets `REQUEST_METHOD`.
+ *
+ * @param req the request.
+ * @return the method (borrowed), or NULL when absent.
+ */
+SCGI_API const char *scgi_request_method(const scgi_request *req);
+
+/**
+ * Gets `REQUEST_URI`, the path and query as the client sent them.
+ *
+ * @param req the request.
+ * @return the URI (borrowed), or NULL when absent.
+ */
+SCGI_API const char *scgi_request_uri(const scgi_request *req);
+
+/**
+ * Gets `QUERY_STRING`, still percent-encoded.
+ *
+ * @param req the request.
+ * @return the query string (borrowed), or NULL when absent.
+ */
+SCGI_API const char *scgi_request_query_string(const scgi_request *req);
+
+/**
+ * Gets `CONTENT_TYPE`.
+ *
+ * @param req the request.
+ * @return the content type (borrowed), or NULL when absent.
+ */
+SCGI_API const char *scgi_request_content_type(const scgi_request *req);
+
+/**
+ * Gets the body length announced by `CONTENT_LENGTH`.
+ *
+ * @param req the request.
+ * @return the length in bytes (0 to INT64_MAX).
+ */
+SCGI_API int64_t scgi_request_content_length(const scgi_request *req);
+
+/**
+ * Gets the connection's socket, e.g. to poll it. Reading or writing it
+ * directly bypasses the library's body accounting and output buffer.
+ *
+ * @param req the request.
+ * @return the descriptor (owned by the request).
+ */
+SCGI_API int scgi_request_fd(const scgi_request *req);
+
+/**
+ * Reads body bytes, never more than `CONTENT_LENGTH` in all. Bytes that
+ * arrived together with the header block come first; bytes after the
+ * body are ignored.
+ *
+ * @param req the request.
+ * @param buf where to put the bytes.
+ * @param size room in `buf`.
+ * @return the number of bytes read (at least 1 when `size` > 0 and the
+ *         body is not over); 0 at the end of the body; ::SCGI_ETRUNCATED
+ *         when the peer closed before the whole body arrived;
+ *         ::SCGI_ETIMEDOUT after ::SCGI_OPT_READ_TIMEOUT_MS without a
+ *         byte; or a negated errno value.
+ */
+SCGI_API ssize_t scgi_read(scgi_request *req, void *buf, size_t size);
+
+/**
+ * Counts the body bytes not read yet.
+ *
+ * @param req the request.
+ * @return the count, 0 once scgi_read() has returned the whole body.
+ */
+SCGI_API int64_t scgi_request_body_left(const scgi_request *req);
+
+/** @} */
+
+/* ---------------------------------------------------------------------- */
+/** @name Response
+ *  CGI-style: `Status:` line, header lines, blank line, body. Headers are
+ *  held back until the first flush, so they can be set until then.
+ *  @{ */
+
+/**
+ * Sets the response status (default 200).
+ *
+ * @param req the request.
+ * @param code a status code from 100 to 999.
+ * @param reason the reason phrase, or NULL for the standard one
+ *        (`"OK"`, `"Not Found"`, ...). Copied.
+ * @return 0; ::SCGI_EINVAL for a code out of range; ::SCGI_EHEADER for a
+ *         CR or LF in `reason`; ::SCGI_ESTATE when headers were already
+ *         sent.
+ */
+SCGI_API int scgi_status(scgi_request *req, int code, const char *reason);
+
+/**
+ * Adds a response header line `NAME: VALUE`. Several lines with the same
+ * name are kept in order.
+ *
+ * If no `Content-Type` header is added, the response gets
+ * `Content-Type: text/plain; charset=utf-8`. If the whole body is still
+ * buffered when the response finishes, a `Content-Length` header is added
+ * unless one was set.
+ *
+ * @param req the request.
+ * @param name the header name: not empty, no CR, LF, ':', space or
+ *        control characters. Copied.
+ * @param value the value: no CR or LF. Copied.
+ * @return 0; ::SCGI_EHEADER for a forbidden character (nothing is added);
+ *         ::SCGI_ESTATE when headers were already sent; ::SCGI_ENOMEM.
+ */
+SCGI_API int scgi_header(scgi_request *req, const char *name,
+                         const char *value);
+
+/**
+ * Adds a response header whose value is given as bytes with a length, so
+ * that an embedded NUL can be detected and refused.
+ *
+ * @param req the request.
+ * @param name as for scgi_header().
+ * @param value the value's bytes: no CR, LF or NUL.
+ * @param value_len their count.
+ * @return as scgi_header().
+ */
+SCGI_API int scgi_header_n(scgi_request *req, const char *name,
+                           const char *value, size_t value_len);
+
+/**
+ * Appends body bytes to the response. They are buffered and sent with
+ * `writev` when the buffer fills, at scgi_flush() and at the end.
+ *
+ * @param req the request.
+ * @param data the bytes.
+ * @param size their count.
+ * @return 0; ::SCGI_ETIMEDOUT; ::SCGI_ESTATE after scgi_fail(); or a
+ *         negated errno value (`-EPIPE`, `-ECONNRESET`) when the peer is
+ *         gone. After an error, later writes fail the same way.
+ */
+SCGI_API int scgi_write(scgi_request *req, const void *data, size_t size);
+
+/**
+ * Appends formatted text to the response, like printf(3).
+ *
+ * @param req the request.
+ * @param format the format.
+ * @return as scgi_write().
+ */
+SCGI_API int scgi_printf(scgi_request *req, const char *format, ...)
+    SCGI_PRINTF(2, 3);
+
+/**
+ * Appends formatted text to the response, like vprintf(3).
+ *
+ * @param req the request.
+ * @param format the format.
+ * @param ap the arguments.
+ * @return as scgi_write().
+ */
+SCGI_API int scgi_vprintf(scgi_request *req, const char *format, va_list ap)
+    SCGI_PRINTF(2, 0);
+
+/**
+ * Sends part of a file as body bytes with sendfile(2), after what was
+ * buffered before.
+ *
+ * @param req the request.
+ * @param fd an open file (not closed by the call).
+ * @param offset where to start in the file.
+ * @param count how many bytes to send.
+ * @return 0; ::SCGI_ETRUNCATED when the file ended before `count` bytes
+ *         (the connection is then reset, see scgi_fail()); otherwise as
+ *         scgi_write().
+ */
+SCGI_API int scgi_sendfile(scgi_request *req, int fd, off_t offset,
+                           size_t count);
+
+/**
+ * Sends the headers, if not sent yet, and the buffered body bytes.
+ *
+ * @param req the request.
+ * @return as scgi_write().
+ */
+SCGI_API int scgi_flush(scgi_request *req);
+
+/**
+ * Gives a stdio stream that writes to the response body, for CGI code
+ * written around `printf`. Its bytes go through the same buffer as
+ * scgi_write() and keep their order with it.
+ *
+ * @param req the request.
+ * @return the stream, owned by the request: flushed and closed by
+ *         scgi_finish() or scgi_request_free(), never by the caller; the
+ *         same stream on every call; NULL when out of memory.
+ */
+SCGI_API FILE *scgi_stream(scgi_request *req);
+
+/**
+ * Completes the response and closes the connection: sends the headers if
+ * they were never sent (a request that wrote nothing gets
+ * `Status: 200 OK` with an empty body), then the buffered bytes. Calling
+ * it again does nothing and returns the first result.
+ *
+ * @param req the request (still to be freed with scgi_request_free()).
+ * @return 0 when the whole response was handed to the kernel; otherwise
+ *         the error that stopped it.
+ */
+SCGI_API int scgi_finish(scgi_request *req);
+
+/**
+ * Ends the request as failed. If nothing was sent yet, the buffered
+ * response is dropped and `Status: 500 Internal Server Error` is sent
+ * instead; if headers were already sent, the connection is reset, so that
+ * the front server sees an error instead of a short response it would
+ * take for complete. Later writes return ::SCGI_ESTATE.
+ *
+ * @param req the request (still to be freed with scgi_request_free()).
+ */
+SCGI_API void scgi_fail(scgi_request *req);
+
+/**
+ * Finishes the request if needed (see scgi_finish()), closes its
+ * connection and frees it. NULL is allowed.
+ *
+ * @param req the request.
+ */
+SCGI_API void scgi_request_free(scgi_request *req);
+
+/** @} */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SCGI_H */

@@ -1,0 +1,165 @@
+/*
+ * internal.h - declarations shared by libscgi's source files; not installed.
+ *
+ * Copyright (C) 2026 The libscgi authors.
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#ifndef SCGI_INTERNAL_H
+#define SCGI_INTERNAL_H
+
+#include "scgi.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#define SCGI__DEFAULT_MAX_HEADER_BYTES 65536
+#define SCGI__DEFAULT_MAX_VARS 1024
+#define SCGI__LIMIT_MAX_HEADER_BYTES (1u << 30)
+#define SCGI__DEFAULT_TIMEOUT_MS 30000
+#define SCGI__DEFAULT_SOCKET_MODE 0666
+#define SCGI__DEFAULT_BACKLOG 511
+
+/* Variables kept in the parser itself before the table goes to the heap:
+ * enough for what nginx, Apache and lighttpd send to a plain request. */
+#define SCGI__INLINE_VARS 48
+
+/* ---- parser.c ---------------------------------------------------------- */
+
+/* One variable, as offsets into the request bytes so that the caller's
+ * buffer may move while the header block is still arriving. */
+struct scgi__var {
+  uint32_t name;
+  uint32_t name_len;
+  uint32_t value;
+  uint32_t value_len;
+};
+
+enum scgi__parse_state {
+  SCGI__PARSE_LENGTH, /* reading the netstring length digits */
+  SCGI__PARSE_NAME,   /* inside a variable name */
+  SCGI__PARSE_VALUE,  /* inside a variable value */
+  SCGI__PARSE_COMMA,  /* header block read, ',' expected */
+  SCGI__PARSE_DONE,
+  SCGI__PARSE_ERROR
+};
+
+struct scgi_parser {
+  size_t max_header_bytes;
+  size_t max_vars;
+
+  enum scgi__parse_state state;
+  long result;          /* scgi_parse()'s return once DONE or ERROR */
+  size_t error_offset;
+  size_t block_len;     /* header block length announced by the netstring */
+  size_t block_start;   /* offset of the first header block byte */
+  size_t pos;           /* next byte to examine */
+  size_t pair_start;    /* offset of the current variable's name */
+  size_t value_start;   /* offset of the current variable's value */
+  int64_t content_length;
+  bool seen_scgi;
+
+  const char *base;     /* buffer of the last scgi_parse() call */
+  struct scgi__var *vars;
+  size_t nvars;
+  size_t vars_cap;
+  struct scgi__var inline_vars[SCGI__INLINE_VARS];
+};
+
+/* Sets up / releases a parser embedded in another object. */
+void scgi__parser_init(scgi_parser *p);
+void scgi__parser_cleanup(scgi_parser *p);
+
+/* ---- io.c -------------------------------------------------------------- */
+
+/* Waits until fd is ready for `events` (POLLIN / POLLOUT) or timeout_ms
+ * passes (0: forever). Returns 0, SCGI_ETIMEDOUT or -errno. */
+int scgi__wait(int fd, short events, unsigned timeout_ms);
+
+/* Milliseconds on the monotonic clock. */
+uint64_t scgi__now_ms(void);
+
+/* Writes every byte of iov (modified in place) to a non-blocking socket,
+ * without ever raising SIGPIPE. Returns 0, SCGI_ETIMEDOUT or -errno. */
+int scgi__writev_all(int fd, struct iovec *iov, int iovcnt,
+                     unsigned timeout_ms);
+
+/* ---- request.c / response.c ---------------------------------------------- */
+
+/* Settings copied from the server into each request at accept time, so that
+ * a request never needs its server again. */
+struct scgi__conn_settings {
+  size_t max_header_bytes;
+  size_t max_vars;
+  unsigned read_timeout_ms;
+  unsigned write_timeout_ms;
+  scgi_log_fn log;
+  void *log_arg;
+};
+
+/* Room for the first read of a connection, kept inside the request; larger
+ * header blocks move to the heap. */
+#define SCGI__INLINE_INPUT 4096
+/* Room for buffered response body bytes (allocated on first write). */
+#define SCGI__OUTPUT_BUFFER 16384
+
+struct scgi_request {
+  int fd;
+  struct scgi__conn_settings cfg;
+  scgi_parser parser;
+
+  /* Received bytes: header netstring, then possibly early body bytes. */
+  char *in;
+  size_t in_len;
+  size_t in_cap;
+  size_t in_pos;         /* next early body byte not yet given out */
+  int64_t body_left;     /* body bytes not yet given to the caller */
+
+  /* Response. */
+  int status;
+  char reason[64];
+  char *head;            /* header lines added so far, "Name: value\r\n"... */
+  size_t head_len;
+  size_t head_cap;
+  char *out;             /* buffered body bytes */
+  size_t out_len;
+  int error;             /* first write error, sticky */
+  int finish_result;
+  bool headers_sent;
+  bool finished;
+  bool failed;
+  bool has_content_type;
+  bool has_content_length;
+  FILE *stream;
+
+  char peer[64];         /* peer address, for log lines */
+  char inline_in[SCGI__INLINE_INPUT];
+};
+
+/* Creates a request around a connected socket (made non-blocking), with
+ * `prefix` (may be NULL/0) as bytes already read from it. Takes ownership of
+ * fd, also on failure. Returns NULL when out of memory. */
+scgi_request *scgi__request_new(int fd, const struct scgi__conn_settings *cfg,
+                                const char *prefix, size_t prefix_len);
+
+/* Reads and parses the header block within cfg.read_timeout_ms. Returns 0
+ * when complete, or the error (parser error, SCGI_ETRUNCATED,
+ * SCGI_ETIMEDOUT, -errno). */
+int scgi__request_read_header(scgi_request *req);
+
+/* Sends "Status: 400 Bad Request" with `reason` as body, best effort and
+ * without waiting on a peer that does not read. */
+void scgi__request_reject(scgi_request *req, const char *reason);
+
+/* Closes the connection and frees the request without sending anything. */
+void scgi__request_destroy(scgi_request *req);
+
+/* ---- server.c ------------------------------------------------------------ */
+
+/* Formats and sends one log line through cfg's log function. */
+void scgi__log(const struct scgi__conn_settings *cfg, scgi_log_level level,
+               const char *format, ...) SCGI_PRINTF(3, 4);
+
+#endif /* SCGI_INTERNAL_H */
