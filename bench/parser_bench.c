@@ -1,0 +1,2 @@
+#include <scgi.h>
+int main(void) { return 0; }

@@ -1,0 +1,3 @@
+/* error.c */
+#include "config.h"
+#include "internal.h"

@@ -1,0 +1,3 @@
+/* io.c */
+#include "config.h"
+#include "internal.h"

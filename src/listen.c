@@ -1,0 +1,3 @@
+/* listen.c */
+#include "config.h"
+#include "internal.h"

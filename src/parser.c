@@ -1,0 +1,3 @@
+/* parser.c */
+#include "config.h"
+#include "internal.h"

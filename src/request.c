@@ -1,0 +1,3 @@
+/* request.c */
+#include "config.h"
+#include "internal.h"

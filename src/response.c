@@ -1,0 +1,3 @@
+/* response.c */
+#include "config.h"
+#include "internal.h"

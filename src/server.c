@@ -1,0 +1,3 @@
+/* server.c */
+#include "config.h"
+#include "internal.h"
