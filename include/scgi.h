@@ -355,7 +355,12 @@ SCGI_API void scgi_server_free(scgi_server *srv);
 /**
  * Changes a setting; see ::scgi_option. Settings apply to connections
  * accepted afterwards (and, for ::SCGI_OPT_SOCKET_MODE and
- * ::SCGI_OPT_BACKLOG, to listeners created afterwards).
+ * ::SCGI_OPT_BACKLOG, to listeners created afterwards). Like the rest of
+ * the configuration, only while no thread is in scgi_accept().
+ *
+ * Ranges: header bytes 1 to 1 GiB; variables at least 1; timeouts 0
+ * (forever) to `INT_MAX` ms; socket mode 0 to 0777; backlog 1 to
+ * `INT_MAX` (the kernel may lower it).
  *
  * @param srv the server.
  * @param option the setting.
@@ -377,26 +382,58 @@ SCGI_API int scgi_server_set(scgi_server *srv, scgi_option option,
 SCGI_API void scgi_server_set_log(scgi_server *srv, scgi_log_fn fn, void *arg);
 
 /**
- * Adds a listener.
+ * Adds a listener. Call it once per address, before the first
+ * scgi_accept().
  *
  * Addresses:
- * - `HOST:PORT`: an IPv4 address or a host name (`127.0.0.1:4000`,
- *   `localhost:4000`); `*:PORT` listens on every IPv4 address;
- * - `[IPV6]:PORT`: an IPv6 address (`[::1]:4000`, `[::]:4000`);
- * - `unix:/PATH`: a Unix socket file, created with ::SCGI_OPT_SOCKET_MODE.
- *   A stale file left by a dead server is replaced; a socket with a live
- *   server behind it gives ::SCGI_EADDRINUSE, and a file that is not a
- *   socket ::SCGI_ENOTSOCKET, and neither is touched;
- * - `fd:N`: an already listening socket with descriptor N;
- * - NULL: the inherited listeners: the sockets passed by systemd socket
- *   activation (`LISTEN_FDS`, when `LISTEN_PID` is this process), or the
- *   handoff socket passed by scgiserver (`SCGI_HANDOFF_FD`).
+ * - `HOST:PORT`: an IPv4 address or a host name resolved to its first
+ *   IPv4 address (`127.0.0.1:4000`, `localhost:4000`); `*:PORT` listens
+ *   on every IPv4 address. PORT is a plain decimal from 1 to 65535 (no
+ *   sign, no leading zero);
+ * - `[IPV6]:PORT`: a numeric IPv6 address (`[::1]:4000`, `[::]:4000`),
+ *   IPv6 only (`IPV6_V6ONLY`): add `*:PORT` too for IPv4;
+ * - `unix:/PATH`: a Unix socket file (absolute or relative path, shorter
+ *   than `sun_path`), created with ::SCGI_OPT_SOCKET_MODE. A stale file
+ *   left by a dead server (connecting to it is refused) is replaced; a
+ *   socket with a live server behind it gives ::SCGI_EADDRINUSE, and
+ *   anything that is not a socket (a symbolic link included)
+ *   ::SCGI_ENOTSOCKET, and neither is touched. scgi_server_free() removes
+ *   the file if it is still the one this call created;
+ * - `fd:N`: an already listening stream socket with descriptor N, which
+ *   the server then owns: it is made non-blocking and close-on-exec, and
+ *   closed by scgi_server_free();
+ * - NULL: the inherited listeners, owned by the server like `fd:N`:
+ *   - systemd socket activation: when `LISTEN_PID` is this process,
+ *     descriptors 3 to 3 + `LISTEN_FDS` - 1, each of which must be a
+ *     listening stream socket. The environment is not changed;
+ *   - the scgiserver handoff: `SCGI_HANDOFF_FD=N` names an inherited
+ *     `AF_UNIX` `SOCK_SEQPACKET` socket connected to scgiserver, which
+ *     sends one message per connection it hands over. Each message carries
+ *     exactly one descriptor in an `SCM_RIGHTS` control message, the
+ *     connection to the front server, and as payload the bytes scgiserver
+ *     already read from it, in order: 0 bytes up to
+ *     ::SCGI_OPT_MAX_HEADER_BYTES + 32 (the receiving application's
+ *     setting), enough for any header netstring it accepts. The request is
+ *     that payload followed by what is still to be read from the
+ *     descriptor. A message with no descriptor or with too large a payload
+ *     is dropped (and its connection closed), with a log line. Closing the
+ *     handoff socket tells the application that scgiserver went away: the
+ *     listener stops, and once no listener is left scgi_accept() returns
+ *     ::SCGI_ESTOPPED.
  *
  * @param srv the server.
  * @param address the address, or NULL.
- * @return 0; ::SCGI_EADDRESS for a malformed address; ::SCGI_ENOLISTENER
- *         when `address` is NULL and nothing was inherited; or a negated
- *         errno value from socket(2), bind(2) or listen(2).
+ * @return 0; ::SCGI_EADDRESS for a malformed address or a host name that
+ *         does not resolve; ::SCGI_ENOLISTENER when `address` is NULL and
+ *         nothing was inherited; ::SCGI_EADDRINUSE when another socket has
+ *         the address; ::SCGI_ENOTSOCKET (see `unix:`); for `fd:N` and
+ *         inherited descriptors, `-ENOTSOCK` or `-EBADF` when one is not a
+ *         socket, ::SCGI_EINVAL when it is not listening (or, for
+ *         `SCGI_HANDOFF_FD`, not a `SOCK_SEQPACKET` Unix socket), when it
+ *         is already one of this server's listeners, or when the variables
+ *         are malformed (logged); ::SCGI_ENOMEM; or a negated errno value
+ *         from socket(2), bind(2), chmod(2) or listen(2). On error nothing
+ *         is added and a descriptor given is left open.
  */
 SCGI_API int scgi_server_listen(scgi_server *srv, const char *address);
 
@@ -407,13 +444,21 @@ SCGI_API int scgi_server_listen(scgi_server *srv, const char *address);
  * malformed, too large, cut short or too slow (::SCGI_OPT_READ_TIMEOUT_MS
  * for the whole header block) is answered `Status: 400 Bad Request` where
  * the peer can still read it, logged with the reason and closed; the wait
- * then goes on. Running out of file descriptors is logged and waited out,
- * never spun on.
+ * then goes on. Running out of file descriptors is logged (at most once
+ * every 10 seconds) and waited out, retrying every 100 ms, never spun on.
+ * No lock is taken: each connection, or each handoff message, goes to
+ * exactly one of the waiting threads.
  *
  * @param srv a server with at least one listener.
- * @param out receives the request, to free with scgi_request_free().
- * @return 0; ::SCGI_ESTOPPED once scgi_server_stop() was called;
- *         ::SCGI_ENOLISTENER when the server has no listener; ::SCGI_ENOMEM.
+ * @param out receives the request, to free with scgi_request_free(); NULL
+ *        on error.
+ * @return 0; ::SCGI_ESTOPPED once scgi_server_stop() was called, or once
+ *         every listener is a handoff socket that scgiserver closed;
+ *         ::SCGI_ENOLISTENER when the server has no listener;
+ *         ::SCGI_ENOMEM; or a negated errno value from poll(2), accept(2)
+ *         or recvmsg(2) for an error that is not about one connection
+ *         (`-EBADF` when a listener was closed behind the server's back),
+ *         logged.
  */
 SCGI_API int scgi_accept(scgi_server *srv, scgi_request **out);
 
@@ -434,13 +479,20 @@ typedef int (*scgi_handler)(scgi_request *req, void *arg);
  * Serves requests on `threads` threads until scgi_server_stop() is called,
  * then lets every handler in progress finish and returns.
  *
+ * Each thread loops on scgi_accept(), the handler and scgi_request_free().
+ * Errors of scgi_accept() other than a stop are logged there and retried
+ * after 100 ms. When only some of the threads can be started, it serves
+ * with those (and logs it). The handler runs on threads created here,
+ * with the calling thread's signal mask.
+ *
  * @param srv a server with at least one listener.
  * @param threads the number of threads to run handlers on; 0 means one per
  *        online CPU.
  * @param handler called once per well-formed request.
  * @param arg passed to `handler` unchanged.
- * @return 0 after a stop; ::SCGI_ENOLISTENER; or a negated errno value
- *         when no thread could be started.
+ * @return 0 after a stop (or after scgiserver closed the last handoff
+ *         socket); ::SCGI_ENOLISTENER; ::SCGI_ENOMEM; or a negated errno
+ *         value when no thread could be started.
  */
 SCGI_API int scgi_serve(scgi_server *srv, unsigned threads,
                         scgi_handler handler, void *arg);
@@ -448,9 +500,13 @@ SCGI_API int scgi_serve(scgi_server *srv, unsigned threads,
 /**
  * Asks every scgi_accept() and scgi_serve() on this server to stop: they
  * accept no new connection and return ::SCGI_ESTOPPED or 0. Requests
- * already accepted are not affected.
+ * already accepted are not affected, nor is a header block being read when
+ * the stop comes: that request is still returned and handled. The stop is
+ * final: later calls of scgi_accept() return ::SCGI_ESTOPPED at once.
  *
- * Async-signal-safe: may be called from a signal handler.
+ * Async-signal-safe (an atomic flag and one write(2) to a pipe; errno is
+ * preserved): may be called from a signal handler, and any number of
+ * times.
  *
  * @param srv the server.
  */
@@ -542,23 +598,26 @@ SCGI_API int64_t scgi_request_content_length(const scgi_request *req);
  * directly bypasses the library's body accounting and output buffer.
  *
  * @param req the request.
- * @return the descriptor (owned by the request).
+ * @return the descriptor (owned by the request, non-blocking), or -1 once
+ *         scgi_finish() or scgi_fail() closed it.
  */
 SCGI_API int scgi_request_fd(const scgi_request *req);
 
 /**
  * Reads body bytes, never more than `CONTENT_LENGTH` in all. Bytes that
  * arrived together with the header block come first; bytes after the
- * body are ignored.
+ * body are ignored. Blocks until at least one byte is there.
  *
  * @param req the request.
  * @param buf where to put the bytes.
  * @param size room in `buf`.
  * @return the number of bytes read (at least 1 when `size` > 0 and the
- *         body is not over); 0 at the end of the body; ::SCGI_ETRUNCATED
- *         when the peer closed before the whole body arrived;
- *         ::SCGI_ETIMEDOUT after ::SCGI_OPT_READ_TIMEOUT_MS without a
- *         byte; or a negated errno value.
+ *         body is not over); 0 at the end of the body or when `size` is 0;
+ *         ::SCGI_ETRUNCATED when the peer closed before the whole body
+ *         arrived (and on every later call); ::SCGI_ETIMEDOUT after
+ *         ::SCGI_OPT_READ_TIMEOUT_MS without a byte (the read may be
+ *         tried again); ::SCGI_ESTATE once scgi_finish() or scgi_fail()
+ *         closed the connection; or a negated errno value.
  */
 SCGI_API ssize_t scgi_read(scgi_request *req, void *buf, size_t size);
 
@@ -579,15 +638,17 @@ SCGI_API int64_t scgi_request_body_left(const scgi_request *req);
  *  @{ */
 
 /**
- * Sets the response status (default 200).
+ * Sets the response status (default 200), sent as `Status: CODE REASON`.
  *
  * @param req the request.
  * @param code a status code from 100 to 999.
- * @param reason the reason phrase, or NULL for the standard one
- *        (`"OK"`, `"Not Found"`, ...). Copied.
- * @return 0; ::SCGI_EINVAL for a code out of range; ::SCGI_EHEADER for a
- *         CR or LF in `reason`; ::SCGI_ESTATE when headers were already
- *         sent.
+ * @param reason the reason phrase, or NULL or "" for the standard one
+ *        (`"OK"`, `"Not Found"`, ..., `"Unknown"` for codes without one).
+ *        Copied.
+ * @return 0; ::SCGI_EINVAL for a code out of range or a reason of 64
+ *         bytes or more; ::SCGI_EHEADER for a CR or LF in `reason`;
+ *         ::SCGI_ESTATE when headers were already sent, or after
+ *         scgi_finish() or scgi_fail().
  */
 SCGI_API int scgi_status(scgi_request *req, int code, const char *reason);
 
@@ -595,17 +656,22 @@ SCGI_API int scgi_status(scgi_request *req, int code, const char *reason);
  * Adds a response header line `NAME: VALUE`. Several lines with the same
  * name are kept in order.
  *
- * If no `Content-Type` header is added, the response gets
- * `Content-Type: text/plain; charset=utf-8`. If the whole body is still
- * buffered when the response finishes, a `Content-Length` header is added
- * unless one was set.
+ * If no `Content-Type` header is added (names compare case-insensitively),
+ * the response gets `Content-Type: text/plain; charset=utf-8`. If the
+ * whole body is still buffered when the response finishes, a
+ * `Content-Length` header is added unless one was set, except for 1xx,
+ * 204 and 304 responses, which have no body.
  *
  * @param req the request.
- * @param name the header name: not empty, no CR, LF, ':', space or
- *        control characters. Copied.
+ * @param name the header name: an HTTP token, so not empty, and no CR,
+ *        LF, ':', space, control characters or other separators such as
+ *        `(`, `/` or `@`; not `Status` (use scgi_status()). Copied.
  * @param value the value: no CR or LF. Copied.
- * @return 0; ::SCGI_EHEADER for a forbidden character (nothing is added);
- *         ::SCGI_ESTATE when headers were already sent; ::SCGI_ENOMEM.
+ * @return 0; ::SCGI_EHEADER for a forbidden character or a `Status`
+ *         header (nothing is added);
+ *         ::SCGI_EINVAL when `name` or `value` is NULL; ::SCGI_ESTATE when
+ *         headers were already sent, or after scgi_finish() or
+ *         scgi_fail(); ::SCGI_ENOMEM.
  */
 SCGI_API int scgi_header(scgi_request *req, const char *name,
                          const char *value);
@@ -624,15 +690,19 @@ SCGI_API int scgi_header_n(scgi_request *req, const char *name,
                            const char *value, size_t value_len);
 
 /**
- * Appends body bytes to the response. They are buffered and sent with
- * `writev` when the buffer fills, at scgi_flush() and at the end.
+ * Appends body bytes to the response. They are copied into a 16 KiB
+ * buffer; bytes that do not fit go out at once with the headers (when
+ * still pending) and the buffered bytes, in one `writev`. Buffered bytes
+ * are also sent at scgi_flush() and at the end.
  *
  * @param req the request.
  * @param data the bytes.
  * @param size their count.
- * @return 0; ::SCGI_ETIMEDOUT; ::SCGI_ESTATE after scgi_fail(); or a
- *         negated errno value (`-EPIPE`, `-ECONNRESET`) when the peer is
- *         gone. After an error, later writes fail the same way.
+ * @return 0; ::SCGI_ETIMEDOUT when the peer accepted nothing for
+ *         ::SCGI_OPT_WRITE_TIMEOUT_MS; ::SCGI_ESTATE after scgi_fail() or
+ *         scgi_finish(); ::SCGI_ENOMEM; or a negated errno value (`-EPIPE`,
+ *         `-ECONNRESET`) when the peer is gone. After an error, later
+ *         writes, flushes and scgi_finish() fail the same way.
  */
 SCGI_API int scgi_write(scgi_request *req, const void *data, size_t size);
 
@@ -659,15 +729,19 @@ SCGI_API int scgi_vprintf(scgi_request *req, const char *format, va_list ap)
 
 /**
  * Sends part of a file as body bytes with sendfile(2), after what was
- * buffered before.
+ * buffered before (the headers and buffered bytes are flushed first, so
+ * no `Content-Length` is added: set one to let the front server check the
+ * length). sendfile(2) cannot suppress `SIGPIPE`, so the calling thread
+ * blocks it during the call and takes back one it raised. Files that
+ * sendfile(2) cannot read are copied with pread(2).
  *
  * @param req the request.
- * @param fd an open file (not closed by the call).
+ * @param fd an open file (not closed by the call; its offset is unchanged).
  * @param offset where to start in the file.
  * @param count how many bytes to send.
- * @return 0; ::SCGI_ETRUNCATED when the file ended before `count` bytes
- *         (the connection is then reset, see scgi_fail()); otherwise as
- *         scgi_write().
+ * @return 0; ::SCGI_EINVAL for a negative offset; ::SCGI_ETRUNCATED when
+ *         the file ended before `count` bytes (the connection is then
+ *         reset, see scgi_fail()); otherwise as scgi_write().
  */
 SCGI_API int scgi_sendfile(scgi_request *req, int fd, off_t offset,
                            size_t count);
@@ -682,13 +756,17 @@ SCGI_API int scgi_flush(scgi_request *req);
 
 /**
  * Gives a stdio stream that writes to the response body, for CGI code
- * written around `printf`. Its bytes go through the same buffer as
- * scgi_write() and keep their order with it.
+ * written around `printf`. The stream is unbuffered: its bytes go straight
+ * into the same buffer as scgi_write() and keep their order with it (also
+ * if the caller makes it buffered with setvbuf(3): it is flushed before
+ * every other write). A write error shows as ferror(3), with `errno` set
+ * from the negated errno code, or to `EIO`.
  *
  * @param req the request.
- * @return the stream, owned by the request: flushed and closed by
- *         scgi_finish() or scgi_request_free(), never by the caller; the
- *         same stream on every call; NULL when out of memory.
+ * @return the stream, owned by the request: flushed by scgi_finish(),
+ *         closed by scgi_request_free(), never by the caller (writes after
+ *         scgi_finish() fail); the same stream on every call; NULL when
+ *         out of memory.
  */
 SCGI_API FILE *scgi_stream(scgi_request *req);
 
@@ -698,9 +776,16 @@ SCGI_API FILE *scgi_stream(scgi_request *req);
  * `Status: 200 OK` with an empty body), then the buffered bytes. Calling
  * it again does nothing and returns the first result.
  *
+ * The close is polite: when body bytes were left unread, it first reads
+ * and discards them (for at most 2 seconds and 64 MiB), because closing a
+ * socket with unread input makes the kernel reset the connection, which
+ * can destroy the response before the front server reads it. After a
+ * write error the connection is reset instead, so that a cut response is
+ * never taken for a whole one.
+ *
  * @param req the request (still to be freed with scgi_request_free()).
  * @return 0 when the whole response was handed to the kernel; otherwise
- *         the error that stopped it.
+ *         the error that stopped it (::SCGI_ESTATE after scgi_fail()).
  */
 SCGI_API int scgi_finish(scgi_request *req);
 
@@ -709,7 +794,12 @@ SCGI_API int scgi_finish(scgi_request *req);
  * response is dropped and `Status: 500 Internal Server Error` is sent
  * instead; if headers were already sent, the connection is reset, so that
  * the front server sees an error instead of a short response it would
- * take for complete. Later writes return ::SCGI_ESTATE.
+ * take for complete. Later writes return ::SCGI_ESTATE. Does nothing after
+ * scgi_finish().
+ *
+ * Unix sockets have no reset: over one, the front server sees a normal
+ * end of the connection. A response whose length is known should then set
+ * `Content-Length`, so that a cut one is detected.
  *
  * @param req the request (still to be freed with scgi_request_free()).
  */

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -46,11 +47,17 @@ enum scgi__parse_state {
   SCGI__PARSE_ERROR
 };
 
+/* Private to parser.c; other files use the scgi_parser_* functions. Every
+ * position is an offset into the request, never a pointer, because the
+ * caller's buffer may move between two scgi_parse() calls. */
 struct scgi_parser {
   size_t max_header_bytes;
   size_t max_vars;
 
   enum scgi__parse_state state;
+  bool started;         /* scgi_parse() was called: the limits are frozen */
+  bool seen_scgi;
+  unsigned char value_kind; /* rule for the value being read (parser.c) */
   long result;          /* scgi_parse()'s return once DONE or ERROR */
   size_t error_offset;
   size_t block_len;     /* header block length announced by the netstring */
@@ -59,12 +66,12 @@ struct scgi_parser {
   size_t pair_start;    /* offset of the current variable's name */
   size_t value_start;   /* offset of the current variable's value */
   int64_t content_length;
-  bool seen_scgi;
 
   const char *base;     /* buffer of the last scgi_parse() call */
-  struct scgi__var *vars;
+  struct scgi__var *vars; /* heap table, NULL while inline_vars suffices;
+                           * kept across scgi_parser_reset() for reuse */
   size_t nvars;
-  size_t vars_cap;
+  size_t vars_cap;      /* entries in the heap table */
   struct scgi__var inline_vars[SCGI__INLINE_VARS];
 };
 
@@ -85,6 +92,14 @@ uint64_t scgi__now_ms(void);
  * without ever raising SIGPIPE. Returns 0, SCGI_ETIMEDOUT or -errno. */
 int scgi__writev_all(int fd, struct iovec *iov, int iovcnt,
                      unsigned timeout_ms);
+
+/* An iovec for bytes that writev only reads: iov_base is not const, and a
+ * plain cast would trip -Wcast-qual. */
+static inline struct iovec scgi__iovec(const void *base, size_t len)
+{
+  struct iovec iov = {.iov_base = (void *)(uintptr_t)base, .iov_len = len};
+  return iov;
+}
 
 /* ---- request.c / response.c ---------------------------------------------- */
 
@@ -116,6 +131,8 @@ struct scgi_request {
   size_t in_cap;
   size_t in_pos;         /* next early body byte not yet given out */
   int64_t body_left;     /* body bytes not yet given to the caller */
+  int read_error;        /* sticky scgi_read() error (SCGI_ETRUNCATED) */
+  bool linger;           /* rejected: more input may follow, drain it first */
 
   /* Response. */
   int status;
@@ -135,7 +152,7 @@ struct scgi_request {
   FILE *stream;
 
   char peer[64];         /* peer address, for log lines */
-  char inline_in[SCGI__INLINE_INPUT];
+  char inline_in[SCGI__INLINE_INPUT]; /* keep last: not zeroed by new */
 };
 
 /* Creates a request around a connected socket (made non-blocking), with
@@ -155,6 +172,57 @@ void scgi__request_reject(scgi_request *req, const char *reason);
 
 /* Closes the connection and frees the request without sending anything. */
 void scgi__request_destroy(scgi_request *req);
+
+/* Closes the connection so that the peer can still read what was sent: when
+ * input may be left unread (body bytes, or anything after a reject), shuts
+ * down the write side and discards input for at most drain_ms, since closing
+ * with unread input makes the kernel send a RST that may destroy the
+ * response in the peer's receive buffer. No-op when already closed. */
+void scgi__request_close(scgi_request *req, unsigned drain_ms);
+
+/* ---- listen.c ------------------------------------------------------------ */
+
+/* One listener of a server: a listening stream socket, or the handoff socket
+ * from scgiserver (see scgi_server_listen() in scgi.h for that convention).
+ * Listeners are created while the server is configured, from one thread;
+ * afterwards only `closed` changes, from whichever thread sees the EOF. */
+struct scgi__listener {
+  int fd;
+  bool handoff;        /* AF_UNIX SOCK_SEQPACKET socket from scgiserver */
+  _Atomic bool closed; /* handoff: scgiserver went away, stop polling it */
+  char *path;          /* Unix socket file we created, or NULL */
+  dev_t dev;           /* ...and its identity, so that only our own file */
+  ino_t ino;           /*    gets unlinked */
+};
+
+/* What opening a listener needs from its server. */
+struct scgi__listen_params {
+  unsigned socket_mode;
+  int backlog;
+  const struct scgi__conn_settings *cfg; /* for log lines */
+};
+
+/* Opens the listener(s) that `address` names (NULL: the inherited ones) and
+ * appends them to the array *list of *count listeners (reallocated). All or
+ * nothing: on error nothing is appended and nothing given is touched.
+ * Returns 0 or the error for scgi_server_listen(). */
+int scgi__listen(const char *address, const struct scgi__listen_params *params,
+                 struct scgi__listener **list, size_t *count);
+
+/* Closes a listener, unlinking its Unix socket file if that is still ours. */
+void scgi__listener_close(struct scgi__listener *l);
+
+/* Takes the next connection from a listener that poll() reported readable,
+ * as a new request whose header is not read yet (peer already set). Safe
+ * to call from many threads at once on the same listener. Returns 0; -EAGAIN
+ * when there was nothing to take after all (another thread won, a transient
+ * network error, a dropped handoff message); SCGI_ESTOPPED when scgiserver
+ * closed the handoff socket (`closed` is then set); -EMFILE, -ENFILE,
+ * -ENOBUFS or -ENOMEM when the system is out of resources; SCGI_ENOMEM; or
+ * another -errno. */
+int scgi__listener_next(struct scgi__listener *l,
+                        const struct scgi__conn_settings *cfg,
+                        scgi_request **out);
 
 /* ---- server.c ------------------------------------------------------------ */
 

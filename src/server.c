@@ -1,3 +1,467 @@
-/* server.c */
+/*
+ * server.c - the server object: settings, logging, the accept loop, the
+ * thread pool of scgi_serve() and stopping.
+ *
+ * Copyright (C) 2026 The libscgi authors.
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
 #include "config.h"
 #include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Longest log line; longer ones end with "...". */
+#define LOG_LINE_MAX 1024
+/* Pause after running out of descriptors or memory before trying again. */
+#define BACKOFF_MS 100
+/* At most one "out of file descriptors" line per this many milliseconds. */
+#define FD_WARNING_INTERVAL_MS 10000
+/* Listeners polled without a heap allocation. */
+#define POLL_INLINE 16
+
+struct scgi_server {
+  struct scgi__conn_settings cfg; /* copied into each accepted request */
+  unsigned socket_mode;
+  int backlog;
+
+  struct scgi__listener *listeners;
+  size_t nlisteners;
+
+  /* scgi_server_stop() sets `stopping` and writes one byte to stop_pipe[1].
+   * The byte is never read, so the read end stays readable and wakes every
+   * poll() on it, now and later. */
+  int stop_pipe[2];
+  atomic_int stopping;
+
+  /* Monotonic time (ms) of the last "out of file descriptors" warning plus
+   * one (0: never); shared by all accepting threads. */
+  _Atomic uint64_t fd_warned_ms;
+};
+
+/* ---- logging ---------------------------------------------------------------- */
+
+/* The default log function: one write(2) per line, so that lines from
+ * several threads never interleave. */
+static void log_stderr(void *arg, scgi_log_level level, const char *message)
+{
+  char line[LOG_LINE_MAX + 16];
+  int n;
+
+  (void)arg;
+  (void)level;
+  n = snprintf(line, sizeof line, "libscgi: %s\n", message);
+  if (n < 0)
+    return;
+  if ((size_t)n >= sizeof line) {
+    n = (int)sizeof line - 1;
+    line[n - 1] = '\n';
+  }
+  ssize_t rc = write(STDERR_FILENO, line, (size_t)n);
+  (void)rc;
+}
+
+void scgi__log(const struct scgi__conn_settings *cfg, scgi_log_level level,
+               const char *format, ...)
+{
+  char line[LOG_LINE_MAX];
+  va_list ap;
+  int n, saved = errno;
+
+  if (cfg == NULL || cfg->log == NULL)
+    return;
+  va_start(ap, format);
+  n = vsnprintf(line, sizeof line, format, ap);
+  va_end(ap);
+  if (n < 0)
+    snprintf(line, sizeof line, "(unprintable log message)");
+  else if ((size_t)n >= sizeof line)
+    memcpy(line + sizeof line - 4, "...", 4);
+  cfg->log(cfg->log_arg, level, line);
+  errno = saved;
+}
+
+/* ---- creation and settings ---------------------------------------------------- */
+
+scgi_server *scgi_server_new(void)
+{
+  scgi_server *srv = calloc(1, sizeof *srv);
+
+  if (srv == NULL)
+    return NULL;
+  if (pipe2(srv->stop_pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+    free(srv);
+    return NULL;
+  }
+  srv->cfg.max_header_bytes = SCGI__DEFAULT_MAX_HEADER_BYTES;
+  srv->cfg.max_vars = SCGI__DEFAULT_MAX_VARS;
+  srv->cfg.read_timeout_ms = SCGI__DEFAULT_TIMEOUT_MS;
+  srv->cfg.write_timeout_ms = SCGI__DEFAULT_TIMEOUT_MS;
+  srv->cfg.log = log_stderr;
+  srv->cfg.log_arg = NULL;
+  srv->socket_mode = SCGI__DEFAULT_SOCKET_MODE;
+  srv->backlog = SCGI__DEFAULT_BACKLOG;
+  atomic_init(&srv->stopping, 0);
+  atomic_init(&srv->fd_warned_ms, 0);
+  return srv;
+}
+
+void scgi_server_free(scgi_server *srv)
+{
+  if (srv == NULL)
+    return;
+  for (size_t i = 0; i < srv->nlisteners; i++)
+    scgi__listener_close(&srv->listeners[i]);
+  free(srv->listeners);
+  close(srv->stop_pipe[0]);
+  close(srv->stop_pipe[1]);
+  free(srv);
+}
+
+/* The parser is the authority on its own limits. */
+static int check_parser_limit(scgi_option option, size_t value)
+{
+  scgi_parser p;
+  int rc;
+
+  scgi__parser_init(&p);
+  rc = scgi_parser_set(&p, option, value);
+  scgi__parser_cleanup(&p);
+  return rc;
+}
+
+int scgi_server_set(scgi_server *srv, scgi_option option, size_t value)
+{
+  if (srv == NULL)
+    return SCGI_EINVAL;
+  switch (option) {
+  case SCGI_OPT_MAX_HEADER_BYTES:
+  case SCGI_OPT_MAX_VARS:
+    if (check_parser_limit(option, value) < 0)
+      return SCGI_EINVAL;
+    if (option == SCGI_OPT_MAX_HEADER_BYTES)
+      srv->cfg.max_header_bytes = value;
+    else
+      srv->cfg.max_vars = value;
+    return 0;
+  case SCGI_OPT_READ_TIMEOUT_MS:
+  case SCGI_OPT_WRITE_TIMEOUT_MS:
+    /* poll() takes an int. */
+    if (value > INT_MAX)
+      return SCGI_EINVAL;
+    if (option == SCGI_OPT_READ_TIMEOUT_MS)
+      srv->cfg.read_timeout_ms = (unsigned)value;
+    else
+      srv->cfg.write_timeout_ms = (unsigned)value;
+    return 0;
+  case SCGI_OPT_SOCKET_MODE:
+    if (value > 0777)
+      return SCGI_EINVAL;
+    srv->socket_mode = (unsigned)value;
+    return 0;
+  case SCGI_OPT_BACKLOG:
+    if (value < 1 || value > INT_MAX)
+      return SCGI_EINVAL;
+    srv->backlog = (int)value;
+    return 0;
+  }
+  return SCGI_EINVAL;
+}
+
+void scgi_server_set_log(scgi_server *srv, scgi_log_fn fn, void *arg)
+{
+  if (srv == NULL)
+    return;
+  srv->cfg.log = fn;
+  srv->cfg.log_arg = arg;
+}
+
+int scgi_server_listen(scgi_server *srv, const char *address)
+{
+  struct scgi__listen_params params;
+
+  if (srv == NULL)
+    return SCGI_EINVAL;
+  params.socket_mode = srv->socket_mode;
+  params.backlog = srv->backlog;
+  params.cfg = &srv->cfg;
+  return scgi__listen(address, &params, &srv->listeners, &srv->nlisteners);
+}
+
+/* ---- stopping ---------------------------------------------------------------- */
+
+void scgi_server_stop(scgi_server *srv)
+{
+  int saved = errno;
+
+  /* Only lock-free atomics and write(2): async-signal-safe. */
+  if (srv != NULL && atomic_exchange(&srv->stopping, 1) == 0) {
+    ssize_t rc = write(srv->stop_pipe[1], "", 1);
+    (void)rc;
+  }
+  errno = saved;
+}
+
+static bool stopped(scgi_server *srv)
+{
+  return atomic_load(&srv->stopping) != 0;
+}
+
+/* Sleeps for `ms`, waking early when the server stops. */
+static void backoff(scgi_server *srv, int ms)
+{
+  struct pollfd pfd = { .fd = srv->stop_pipe[0], .events = POLLIN };
+
+  if (!stopped(srv))
+    (void)poll(&pfd, 1, ms);
+}
+
+/* ---- accepting ------------------------------------------------------------------ */
+
+static bool out_of_resources(int err)
+{
+  return err == -EMFILE || err == -ENFILE || err == -ENOBUFS ||
+         err == -ENOMEM;
+}
+
+/* Logs running out of descriptors (or kernel memory) at most once per
+ * interval, whichever thread sees it first. */
+static void warn_fd_shortage(scgi_server *srv, int err)
+{
+  uint64_t now = scgi__now_ms() + 1;
+  uint64_t last = atomic_load(&srv->fd_warned_ms);
+
+  if (last != 0 && now < last + FD_WARNING_INTERVAL_MS)
+    return;
+  if (!atomic_compare_exchange_strong(&srv->fd_warned_ms, &last, now))
+    return; /* another thread logs it */
+  scgi__log(&srv->cfg, SCGI_LOG_WARNING,
+            "cannot accept connections: %s; retrying every %d ms "
+            "(this message is repeated at most every %d s)",
+            scgi_strerror(err), BACKOFF_MS, FD_WARNING_INTERVAL_MS / 1000);
+}
+
+/* The parser's codes are the contiguous range ELENDIGIT..ETOOMANY. */
+static bool is_parser_error(int err)
+{
+  return err <= SCGI_ELENDIGIT && err >= SCGI_ETOOMANY;
+}
+
+/* Logs why a request was refused and answers 400 where the peer may still
+ * read it; then frees the request. */
+static void refuse(scgi_server *srv, scgi_request *req, int err)
+{
+  const struct scgi__conn_settings *cfg = &srv->cfg;
+
+  if (is_parser_error(err)) {
+    scgi__log(cfg, SCGI_LOG_WARNING, "bad request from %s: %s (byte %zu)",
+              req->peer, scgi_strerror(err),
+              scgi_parser_error_offset(&req->parser));
+    scgi__request_reject(req, scgi_strerror(err));
+  } else if (err == SCGI_ETIMEDOUT) {
+    scgi__log(cfg, SCGI_LOG_WARNING,
+              "bad request from %s: header not complete after %u ms "
+              "(%zu bytes received)",
+              req->peer, cfg->read_timeout_ms, req->in_len);
+    scgi__request_reject(req, "request header timed out");
+  } else if (err == SCGI_ETRUNCATED) {
+    scgi__log(cfg, SCGI_LOG_WARNING,
+              "bad request from %s: %s (after %zu bytes)", req->peer,
+              scgi_strerror(err), req->in_len);
+  } else if (err == SCGI_ENOMEM) {
+    scgi__log(cfg, SCGI_LOG_ERROR,
+              "cannot read the request from %s: %s", req->peer,
+              scgi_strerror(err));
+  } else {
+    scgi__log(cfg, SCGI_LOG_WARNING,
+              "bad request from %s: %s (after %zu bytes)", req->peer,
+              scgi_strerror(err), req->in_len);
+  }
+  scgi__request_destroy(req);
+}
+
+/* Lists the stop pipe and the listeners still open in pfd; idx maps
+ * pfd[i + 1] to its listener. Returns the number of listeners listed. */
+static size_t fill_pollfds(scgi_server *srv, struct pollfd *pfd, size_t *idx)
+{
+  size_t n = 0;
+
+  pfd[0].fd = srv->stop_pipe[0];
+  pfd[0].events = POLLIN;
+  pfd[0].revents = 0;
+  for (size_t i = 0; i < srv->nlisteners; i++) {
+    if (atomic_load(&srv->listeners[i].closed))
+      continue;
+    pfd[n + 1].fd = srv->listeners[i].fd;
+    pfd[n + 1].events = POLLIN;
+    pfd[n + 1].revents = 0;
+    idx[n++] = i;
+  }
+  return n;
+}
+
+/* Takes connections from the ready listeners until one gives a well-formed
+ * request. Returns 0 with *out set, 1 to poll again, or an error. */
+static int take_ready(scgi_server *srv, const struct pollfd *pfd,
+                      const size_t *idx, size_t n, scgi_request **out)
+{
+  for (size_t i = 0; i < n; i++) {
+    scgi_request *req;
+    int rc;
+
+    if (pfd[i + 1].revents == 0)
+      continue;
+    rc = scgi__listener_next(&srv->listeners[idx[i]], &srv->cfg, &req);
+    if (rc == -EAGAIN || rc == SCGI_ESTOPPED)
+      continue; /* nothing after all, or that listener just closed */
+    if (out_of_resources(rc)) {
+      warn_fd_shortage(srv, rc);
+      backoff(srv, BACKOFF_MS);
+      return 1;
+    }
+    if (rc < 0) {
+      scgi__log(&srv->cfg, SCGI_LOG_ERROR, "cannot accept a connection: %s",
+                scgi_strerror(rc));
+      return rc;
+    }
+    rc = scgi__request_read_header(req);
+    if (rc == 0) {
+      *out = req;
+      return 0;
+    }
+    refuse(srv, req, rc);
+  }
+  return 1;
+}
+
+static int accept_loop(scgi_server *srv, struct pollfd *pfd, size_t *idx,
+                       scgi_request **out)
+{
+  for (;;) {
+    size_t n;
+    int rc;
+
+    if (stopped(srv))
+      return SCGI_ESTOPPED;
+    n = fill_pollfds(srv, pfd, idx);
+    if (n == 0)
+      return SCGI_ESTOPPED; /* every handoff socket reached its end */
+    if (poll(pfd, n + 1, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      rc = errno == ENOMEM ? SCGI_ENOMEM : -errno;
+      scgi__log(&srv->cfg, SCGI_LOG_ERROR, "poll: %s", scgi_strerror(rc));
+      return rc;
+    }
+    if (pfd[0].revents != 0)
+      return SCGI_ESTOPPED;
+    rc = take_ready(srv, pfd, idx, n, out);
+    if (rc <= 0)
+      return rc;
+  }
+}
+
+int scgi_accept(scgi_server *srv, scgi_request **out)
+{
+  struct pollfd pfd_inline[POLL_INLINE + 1], *pfd = pfd_inline;
+  size_t idx_inline[POLL_INLINE], *idx = idx_inline;
+  int rc;
+
+  if (out != NULL)
+    *out = NULL;
+  if (srv == NULL || out == NULL)
+    return SCGI_EINVAL;
+  if (srv->nlisteners == 0)
+    return SCGI_ENOLISTENER;
+  if (srv->nlisteners > POLL_INLINE) {
+    pfd = calloc(srv->nlisteners + 1, sizeof *pfd);
+    idx = calloc(srv->nlisteners, sizeof *idx);
+    if (pfd == NULL || idx == NULL) {
+      free(pfd);
+      free(idx);
+      return SCGI_ENOMEM;
+    }
+  }
+  rc = accept_loop(srv, pfd, idx, out);
+  if (pfd != pfd_inline) {
+    free(pfd);
+    free(idx);
+  }
+  return rc;
+}
+
+/* ---- the thread pool -------------------------------------------------------------- */
+
+struct serve_ctx {
+  scgi_server *srv;
+  scgi_handler handler;
+  void *arg;
+};
+
+static void *serve_thread(void *p)
+{
+  const struct serve_ctx *ctx = p;
+
+  for (;;) {
+    scgi_request *req;
+    int rc = scgi_accept(ctx->srv, &req);
+
+    if (rc == SCGI_ESTOPPED || rc == SCGI_ENOLISTENER)
+      break;
+    if (rc < 0) {
+      /* Already logged; a shortage passes, so wait and go on. */
+      backoff(ctx->srv, BACKOFF_MS);
+      continue;
+    }
+    if (ctx->handler(req, ctx->arg) < 0)
+      scgi_fail(req);
+    scgi_request_free(req);
+  }
+  return NULL;
+}
+
+static unsigned default_threads(void)
+{
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+  return n < 1 ? 1 : n > 1024 ? 1024 : (unsigned)n;
+}
+
+int scgi_serve(scgi_server *srv, unsigned threads, scgi_handler handler,
+               void *arg)
+{
+  struct serve_ctx ctx = { srv, handler, arg };
+  pthread_t *tids;
+  unsigned started = 0;
+  int err = 0;
+
+  if (srv == NULL || handler == NULL)
+    return SCGI_EINVAL;
+  if (srv->nlisteners == 0)
+    return SCGI_ENOLISTENER;
+  if (threads == 0)
+    threads = default_threads();
+  tids = calloc(threads, sizeof *tids);
+  if (tids == NULL)
+    return SCGI_ENOMEM;
+  for (; started < threads; started++) {
+    err = pthread_create(&tids[started], NULL, serve_thread, &ctx);
+    if (err != 0)
+      break;
+  }
+  if (started < threads)
+    scgi__log(&srv->cfg, started ? SCGI_LOG_WARNING : SCGI_LOG_ERROR,
+              "started %u of %u threads: %s", started, threads,
+              scgi_strerror(-err));
+  for (unsigned i = 0; i < started; i++)
+    pthread_join(tids[i], NULL);
+  free(tids);
+  return started == 0 ? -err : 0;
+}
