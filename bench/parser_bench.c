@@ -167,7 +167,7 @@ static char *make_post(size_t *len)
   req = malloc(blen + sizeof body + 32);
   if (req == NULL)
     return NULL;
-  head = (size_t)sprintf(req, "%zu:", blen);
+  head = (size_t)snprintf(req, 32, "%zu:", blen);
   memcpy(req + head, block, blen);
   req[head + blen] = ',';
   memcpy(req + head + blen + 1, body, sizeof body - 1);
@@ -187,7 +187,8 @@ static int locate_block(struct request *rq)
             r == 0 ? "incomplete" : scgi_strerror((int)r));
     return -1;
   }
-  rq->block_start = (size_t)(strchr(rq->bytes, ':') - rq->bytes) + 1;
+  rq->block_start =
+      (size_t)((const char *)memchr(rq->bytes, ':', rq->len) - rq->bytes) + 1;
   rq->block_end = (size_t)r - 1;
   return 0;
 }

@@ -28,12 +28,18 @@
  *    `CONTENT_LENGTH` bytes.
  * 4. **respond**: scgi_status(), scgi_header(), then scgi_write(),
  *    scgi_printf(), scgi_sendfile() or stdio through scgi_stream().
- *    Headers go out with the first flush of the body.
+ *    Headers go out with the first flush of the body. Read the whole
+ *    body before the first flush (the first 16 KiB of output are
+ *    buffered): nginx stops sending the request body once the response
+ *    has begun, so an application that answers while still reading a
+ *    large body waits for bytes that never come.
  * 5. **finish**: scgi_request_free() completes the response (a request
  *    that wrote nothing still gets a valid empty `200 OK`), closes the
  *    connection and frees the request. scgi_fail() instead answers
- *    `500`, or, when headers already went out, resets the connection so
- *    that the front server never mistakes a cut response for a whole one.
+ *    `500`, or, when headers already went out, resets a TCP connection so
+ *    that the front server never mistakes a cut response for a whole one
+ *    (a Unix socket cannot be reset: send `Content-Length` when the length
+ *    is known, so that the front server can tell).
  *
  * The standalone parser (scgi_parser_new(), scgi_parse()) needs no socket:
  * event loops and proxies feed it bytes as they arrive.
@@ -180,7 +186,11 @@ typedef enum scgi_option {
 /* ---------------------------------------------------------------------- */
 /** @name Parser
  *  An incremental, zero-copy parser of the SCGI header netstring. It
- *  allocates nothing per variable and never reads outside `buf[0..len)`.
+ *  allocates nothing per variable (the first 48 are kept inside the
+ *  parser, more in one table that doubles, bounded by ::SCGI_OPT_MAX_VARS)
+ *  and never reads outside `buf[0..len)`. Its getters never write, not
+ *  even into `buf`, so several threads may call them at once on a parser
+ *  that is complete.
  *  @{ */
 
 /** An SCGI header parser (opaque). */
@@ -203,8 +213,8 @@ SCGI_API void scgi_parser_free(scgi_parser *p);
 
 /**
  * Sets a limit of the parser: ::SCGI_OPT_MAX_HEADER_BYTES or
- * ::SCGI_OPT_MAX_VARS. Only allowed before the first scgi_parse() or
- * right after scgi_parser_reset().
+ * ::SCGI_OPT_MAX_VARS. Only allowed before the first scgi_parse() (even
+ * one with no byte) or right after scgi_parser_reset().
  *
  * @param p the parser.
  * @param option the limit to set.
@@ -215,8 +225,9 @@ SCGI_API void scgi_parser_free(scgi_parser *p);
 SCGI_API int scgi_parser_set(scgi_parser *p, scgi_option option, size_t value);
 
 /**
- * Forgets the request being parsed, keeping the limits, so that the parser
- * can be used for the next request.
+ * Forgets the request being parsed, keeping the limits (and a variable
+ * table that grew, for reuse), so that the parser can be used for the next
+ * request. NULL is allowed.
  *
  * @param p the parser.
  */
@@ -228,12 +239,21 @@ SCGI_API void scgi_parser_reset(scgi_parser *p);
  * Call it each time more bytes arrive, always with the whole request so
  * far: the same first bytes, `len` growing. The buffer may move between
  * calls (the parser keeps offsets, not pointers), but its first `len`
- * bytes must not change. Work already done is not repeated.
+ * bytes must not change. Work already done is not repeated: feeding a
+ * request one byte at a time costs no more than feeding it whole.
+ *
+ * An error is reported as soon as the bytes received decide it, with the
+ * same code and offset however the request was split: a netstring length
+ * over ::SCGI_OPT_MAX_HEADER_BYTES at the digit that crosses it (nothing
+ * is waited for or allocated for the claimed size), a first name other
+ * than `CONTENT_LENGTH` at its NUL, a `CONTENT_LENGTH` of `-1` at the `-`,
+ * a missing `SCGI` at the end of the block, before its `,` arrives.
  *
  * Once complete, the variables point into `buf`, which must then stay in
- * place and unchanged for as long as they are used. Bytes after the
- * header netstring are the start of the body; the parser does not look at
- * them.
+ * place and unchanged for as long as they are used; a later call with
+ * another copy holding at least the header netstring makes the getters
+ * point into that copy. Bytes after the header netstring are the start of
+ * the body; the parser does not look at them.
  *
  * @param p the parser.
  * @param buf the bytes received so far.
@@ -244,11 +264,23 @@ SCGI_API void scgi_parser_reset(scgi_parser *p);
  *         bytes can never form a valid request (see
  *         scgi_parser_error_offset()). After completion or an error, later
  *         calls return the same result until scgi_parser_reset().
+ *         Two errors leave the parser as it was, so that a call with the
+ *         same bytes can be retried: ::SCGI_ENOMEM when the variable table
+ *         cannot grow, and ::SCGI_EINVAL when `p` is NULL, `buf` is NULL
+ *         with `len` > 0, or `len` is smaller than in an earlier call.
  */
 SCGI_API long scgi_parse(scgi_parser *p, const char *buf, size_t len);
 
 /**
  * Tells where the error returned by scgi_parse() was found.
+ *
+ * The offset is that of the offending byte: the bad length digit or
+ * character, the first byte of a name that is empty, misplaced, repeated
+ * or one too many, the byte of a `CONTENT_LENGTH` or `SCGI` value that
+ * breaks its rule (the leading zero of `01`, the NUL of an empty value),
+ * or the byte found where `,` is expected. For a name or value cut by the
+ * end of the block, and for a block without `SCGI`, it is the end of the
+ * block (where `,` is expected), a byte that may not have arrived yet.
  *
  * @param p the parser.
  * @return the offset of the offending byte in the request, or 0 when the
@@ -261,10 +293,11 @@ SCGI_API size_t scgi_parser_error_offset(const scgi_parser *p);
  *
  * When a name appears more than once (nginx forwards repeated request
  * headers as repeated variables, e.g. two `HTTP_COOKIE`), the **first**
- * occurrence is returned; scgi_parser_var() shows all of them.
+ * occurrence is returned; scgi_parser_var() shows all of them. The
+ * variables are scanned in wire order, comparing lengths first.
  *
  * @param p a parser whose scgi_parse() returned a positive value.
- * @param name the exact, case-sensitive name.
+ * @param name the exact, case-sensitive, NUL-terminated name.
  * @return the NUL-terminated value (borrowed, pointing into the buffer
  *         last given to scgi_parse()), or NULL when absent or when the
  *         header block is not complete.
@@ -441,10 +474,13 @@ SCGI_API int scgi_server_listen(scgi_server *srv, const char *address);
  * Waits for the next well-formed request on any of the listeners.
  *
  * Safe to call from many threads at once. A connection whose request is
- * malformed, too large, cut short or too slow (::SCGI_OPT_READ_TIMEOUT_MS
- * for the whole header block) is answered `Status: 400 Bad Request` where
- * the peer can still read it, logged with the reason and closed; the wait
- * then goes on. Running out of file descriptors is logged (at most once
+ * malformed, too large or too slow (::SCGI_OPT_READ_TIMEOUT_MS for the
+ * whole header block) is answered `Status: 400 Bad Request` with the
+ * reason as body, logged with the reason (and the offending byte's
+ * offset) and closed; one that the peer closes or resets before the
+ * header block is complete is logged and closed. The wait then goes on.
+ * The header block is read by the thread that accepted the connection,
+ * so N threads can be held by N slow clients for up to the read timeout. Running out of file descriptors is logged (at most once
  * every 10 seconds) and waited out, retrying every 100 ms, never spun on.
  * No lock is taken: each connection, or each handoff message, goes to
  * exactly one of the waiting threads.

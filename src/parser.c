@@ -183,19 +183,23 @@ static long start_block(scgi_parser *p)
  * waited for or allocated, and the value can never overflow. */
 static long parse_length(scgi_parser *p, const char *buf, size_t len)
 {
-  for (; p->pos < len; p->pos++) {
-    unsigned digit = (unsigned)(unsigned char)buf[p->pos] - '0';
-    if (buf[p->pos] == ':' && p->pos > 0)
-      return start_block(p);
+  size_t at = p->pos, value = p->block_len;
+
+  for (; at < len; at++) {
+    unsigned digit = (unsigned)(unsigned char)buf[at] - '0';
+    if (buf[at] == ':' && at > 0)
+      break;
     if (digit > 9)
-      return fail(p, p->pos == 0 ? SCGI_ELENDIGIT : SCGI_ECOLON, p->pos);
-    if (p->pos == 1 && p->block_len == 0)
+      return fail(p, at == 0 ? SCGI_ELENDIGIT : SCGI_ECOLON, at);
+    if (at == 1 && value == 0)
       return fail(p, SCGI_ELENZERO, 0);
-    if ((uint64_t)p->block_len * 10 + digit > p->max_header_bytes)
-      return fail(p, SCGI_ETOOBIG, p->pos);
-    p->block_len = p->block_len * 10 + digit;
+    if ((uint64_t)value * 10 + digit > p->max_header_bytes)
+      return fail(p, SCGI_ETOOBIG, at);
+    value = value * 10 + digit;
   }
-  return 0;
+  p->pos = at;
+  p->block_len = value;
+  return at < len ? start_block(p) : 0;
 }
 
 /* ---------------------------------------------------------------- values */
@@ -261,12 +265,14 @@ static inline enum value_kind name_kind(const char *name, size_t len)
   return VALUE_ANY;
 }
 
-/* Lengths of the names that have a rule: 0, SCGI and CONTENT_LENGTH. */
+/* Lengths of the names that have a rule: 0, SCGI and CONTENT_LENGTH. Taken
+ * modulo 32, so that names of 32, 36 or 46 bytes also get a closer look,
+ * which is harmless, and the test costs no extra branch. */
 #define RULE_LENGTHS (1u << 0 | 1u << SCGI_NAME_LEN | 1u << CL_NAME_LEN)
 
 static inline bool rule_length(size_t len)
 {
-  return len < 32 && (RULE_LENGTHS >> len & 1) != 0;
+  return (RULE_LENGTHS >> (len & 31) & 1) != 0;
 }
 
 /* The state of the pair loop, kept in locals (the compiler puts them in
@@ -395,11 +401,15 @@ static long value_rules(struct walk *w, scgi_parser *p, const char *buf,
 {
   long r;
 
-  p->value_start = w->mark;
-  p->value_kind = (unsigned char)w->kind;
-  r = check_value(p, buf, w->from, nul, true);
-  if (r != 0)
-    return r;
+  /* A plain "1" for SCGI needs no more; anything else goes through the
+   * byte by byte check that finds the offending byte. */
+  if (w->kind != VALUE_SCGI || nul != w->mark + 1 || buf[w->mark] != '1') {
+    p->value_start = w->mark;
+    p->value_kind = (unsigned char)w->kind;
+    r = check_value(p, buf, w->from, nul, true);
+    if (r != 0)
+      return r;
+  }
   if (w->kind == VALUE_SCGI)
     p->seen_scgi = true;
   w->kind = VALUE_ANY;
@@ -420,7 +430,10 @@ static inline long walk_nul(struct walk *w, scgi_parser *p, const char *buf,
                             size_t nul)
 {
   if (!w->in_value) {
-    if (w->v < w->room && !rule_length(nul - w->mark)) {
+    size_t len = nul - w->mark;
+    if (w->v < w->room &&
+        (!rule_length(len) ||
+         (len != 0 && name_kind(buf + w->mark, len) == VALUE_ANY))) {
       record_name(w, nul);
       return 0;
     }
@@ -464,9 +477,10 @@ static uint64_t nul_mask_short(const char *s, size_t n)
   return mask;
 }
 
-/* Handles every NUL of buf[p->pos .. lim) in order; reads nothing outside
- * buf[0 .. lim). A short tail is read as the 16 bytes that end at lim
- * (all inside the buffer), shifted, rather than byte by byte. */
+/* Handles every NUL of buf[p->pos .. lim) in order, 64 or 16 bytes at a
+ * time; reads nothing outside buf[0 .. lim). A short tail is read as the
+ * 16 bytes that end at lim (all inside the buffer), shifted, rather than
+ * byte by byte. */
 static long scan_block(scgi_parser *p, const char *buf, size_t lim)
 {
   struct walk w;
@@ -494,12 +508,45 @@ static long scan_block(scgi_parser *p, const char *buf, size_t lim)
   return 0;
 }
 
+/* Every front server starts with CONTENT_LENGTH and a short number: when
+ * that whole first pair has arrived, is valid, and more variables follow,
+ * it is taken in one step. Anything else is left to the general path,
+ * which stays the judge of errors. */
+static void take_content_length(scgi_parser *p, const char *buf, size_t lim)
+{
+  size_t at = p->block_start, digits = at + CL_NAME_LEN + 1, i = digits;
+  int64_t value = 0;
+
+  if (lim - at < CL_NAME_LEN + 3 || p->max_vars < 2 ||
+      memcmp(buf + at, CL_NAME, CL_NAME_LEN + 1) != 0)
+    return;
+  /* 18 digits cannot overflow an int64_t; longer values go the long way. */
+  for (; i < lim && i < digits + 18; i++) {
+    unsigned digit = (unsigned)(unsigned char)buf[i] - '0';
+    if (digit > 9)
+      break;
+    value = value * 10 + digit;
+  }
+  if (i == digits || i + 1 >= lim || buf[i] != '\0' ||
+      (buf[digits] == '0' && i > digits + 1))
+    return;
+  table(p)[0] = (struct scgi__var){(uint32_t)at, CL_NAME_LEN,
+                                   (uint32_t)digits, (uint32_t)(i - digits)};
+  p->nvars = 1;
+  p->content_length = value;
+  p->pos = p->pair_start = i + 1;
+}
+
 /* Parses the block bytes that arrived, up to the block end. */
 static long parse_block(scgi_parser *p, const char *buf, size_t len)
 {
   size_t end = block_end(p);
   size_t lim = len < end ? len : end;
-  long r = scan_block(p, buf, lim);
+  long r;
+
+  if (p->nvars == 0 && p->pos == p->block_start)
+    take_content_length(p, buf, lim);
+  r = scan_block(p, buf, lim);
 
   if (r != 0)
     return r;
@@ -574,52 +621,40 @@ static inline uint64_t load64(const char *s)
   return x;
 }
 
-static inline uint32_t load32(const char *s)
+/* For a name of 8 bytes or more: its first and last 8 bytes as numbers
+ * (all of it up to 16 bytes), compared instead of calling memcmp() for
+ * each candidate; only the middle of longer names needs memcmp(). */
+static const struct scgi__var *find_long(const scgi_parser *p,
+                                         const char *name, size_t len)
 {
-  uint32_t x;
-  memcpy(&x, s, sizeof x);
-  return x;
+  const struct scgi__var *v = const_table(p), *end = v + p->nvars;
+  uint64_t head = load64(name), tail = load64(name + len - 8);
+
+  for (; v < end; v++) {
+    const char *wire = p->base + v->name;
+    if (v->name_len == len && load64(wire) == head &&
+        load64(wire + len - 8) == tail &&
+        (len <= 16 || memcmp(wire + 8, name + 8, len - 16) == 0))
+      return v;
+  }
+  return NULL;
 }
 
-/* Two numbers that together hold every byte of a name of up to 16 bytes
- * (its first and last 8, 4 or 1-3 bytes), and the first and last 8 bytes
- * of a longer one. Comparing them replaces a memcmp() call per candidate,
- * and reads only inside the name. */
-static inline void name_key(const char *s, size_t len, uint64_t key[2])
+static const struct scgi__var *find_short(const scgi_parser *p,
+                                          const char *name, size_t len)
 {
-  if (len >= 8) {
-    key[0] = load64(s);
-    key[1] = load64(s + len - 8);
-  } else if (len >= 4) {
-    key[0] = load32(s);
-    key[1] = load32(s + len - 4);
-  } else {
-    key[0] = len == 0 ? 0
-                      : (uint64_t)(unsigned char)s[0] |
-                            (uint64_t)(unsigned char)s[len / 2] << 8 |
-                            (uint64_t)(unsigned char)s[len - 1] << 16;
-    key[1] = 0;
-  }
+  const struct scgi__var *v = const_table(p), *end = v + p->nvars;
+  for (; v < end; v++)
+    if (v->name_len == len && memcmp(p->base + v->name, name, len) == 0)
+      return v;
+  return NULL;
 }
 
 /* Lengths are compared first: most names differ there already. */
 static const struct scgi__var *find_var(const scgi_parser *p, const char *name,
                                         size_t len)
 {
-  const struct scgi__var *v = const_table(p), *end = v + p->nvars;
-  uint64_t want[2], got[2];
-
-  name_key(name, len, want);
-  for (; v < end; v++) {
-    const char *wire = p->base + v->name;
-    if (v->name_len != len)
-      continue;
-    name_key(wire, len, got);
-    if (got[0] == want[0] && got[1] == want[1] &&
-        (len <= 16 || memcmp(wire + 8, name + 8, len - 16) == 0))
-      return v;
-  }
-  return NULL;
+  return len >= 8 ? find_long(p, name, len) : find_short(p, name, len);
 }
 
 SCGI_API const char *scgi_parser_get(const scgi_parser *p, const char *name)

@@ -254,8 +254,8 @@ static bool is_parser_error(int err)
   return err <= SCGI_ELENDIGIT && err >= SCGI_ETOOMANY;
 }
 
-/* Logs why a request was refused and answers 400 where the peer may still
- * read it; then frees the request. */
+/* Logs why a request was refused and answers 400 when the request itself
+ * was at fault (not when the peer vanished); then frees the request. */
 static void refuse(scgi_server *srv, scgi_request *req, int err)
 {
   const struct scgi__conn_settings *cfg = &srv->cfg;
@@ -271,15 +271,16 @@ static void refuse(scgi_server *srv, scgi_request *req, int err)
               "(%zu bytes received)",
               req->peer, cfg->read_timeout_ms, req->in_len);
     scgi__request_reject(req, "request header timed out");
-  } else if (err == SCGI_ETRUNCATED) {
-    scgi__log(cfg, SCGI_LOG_WARNING,
-              "bad request from %s: %s (after %zu bytes)", req->peer,
-              scgi_strerror(err), req->in_len);
   } else if (err == SCGI_ENOMEM) {
     scgi__log(cfg, SCGI_LOG_ERROR,
               "cannot read the request from %s: %s", req->peer,
               scgi_strerror(err));
+  } else if (err == SCGI_ETRUNCATED && req->in_len == 0) {
+    /* Port probes and health checks connect and close: not worth a warning. */
+    scgi__log(cfg, SCGI_LOG_INFO, "connection from %s closed without a request",
+              req->peer);
   } else {
+    /* The peer is gone or broken: nobody would read a 400. */
     scgi__log(cfg, SCGI_LOG_WARNING,
               "bad request from %s: %s (after %zu bytes)", req->peer,
               scgi_strerror(err), req->in_len);

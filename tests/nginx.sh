@@ -31,7 +31,7 @@ read_timeout_ms=1500
 lib_spawn "$dir/echo.log" "$echo_bin" -t 4 -T "$read_timeout_ms" "unix:$sock"
 echo_pid=$lib_pid
 lib_wait_socket "$sock" "$echo_pid" ||
-  { cat "$dir/echo.log"; tap_bail "echo did not start"; }
+  { sed 's/^/# /' "$dir/echo.log"; tap_bail "echo did not start"; }
 
 mkdir "$dir/nginx"
 locations="
@@ -50,10 +50,10 @@ for _ in 1 2 3; do
     started=yes
     break
   fi
-  lib_stop "$lib_nginx_pid"
+  [ -z "${lib_nginx_pid:-}" ] || lib_stop "$lib_nginx_pid"
 done
 if [ "$started" != yes ]; then
-  cat "$dir/nginx.err"
+  sed 's/^/# /' "$dir/nginx.err"
   tap_bail "nginx did not start"
 fi
 base=http://127.0.0.1:$port
@@ -83,7 +83,7 @@ vars_of() {
 
 # in_order FILE LINE...: every LINE is a line of FILE, in this order.
 in_order() {
-  local file=$1 last=0 n
+  local file=$1 last=0 n line
   shift
   for line in "$@"; do
     n=$(grep -a -n -x -F -m1 -- "$line" "$file" | cut -d: -f1)
@@ -113,31 +113,45 @@ tap_check "GET: variables present, in nginx's order" \
 tap_check "GET: empty body" test -z "$(body_of "$dir/get.out")"
 tap_check "GET: one SCGI line" test "$(grep -c '^SCGI=' "$dir/get.vars")" = 1
 
-code=$(curl -sS --max-time 30 -o /dev/null -D "$dir/get.head" \
-  -w '%{http_code}' "$base/x") || code=curl
+curl -sS --max-time 30 -o /dev/null -D "$dir/get.head" "$base/x" || true
 tap_check "GET: Content-Type text/plain" \
   grep -qi '^Content-Type: text/plain' "$dir/get.head"
 
 # ---------------------------------------------------------------- POST
 
+# nginx from 1.7.11 until a fix of February 2026 (nginx pull request 1118)
+# computes CONTENT_LENGTH from the body bytes already read, so with
+# scgi_request_buffering off it sends a wrong one (often 0) although the
+# client announced the length. Releases before 1.29 all have the bug; for
+# later ones, a one-byte POST that waits for "100 Continue" shows it.
+nginx_version=$("$(lib_find_nginx)" -v 2>&1 | sed -n 's|.*nginx/\([0-9.]*\).*|\1|p')
+stream_bug=""
+if [ -n "$nginx_version" ] &&
+   [ "$(printf '%s\n1.29\n' "$nginx_version" | sort -V | head -n 1)" != 1.29 ]
+then
+  stream_bug="nginx $nginx_version sends a wrong CONTENT_LENGTH with scgi_request_buffering off"
+else
+  for _ in 1 2 3; do
+    code=$(get "$dir/probe.out" -H 'Expect: 100-continue' --data-binary x \
+      "$base/stream/probe") || code=curl
+    cl=$(sed -n 's/^CONTENT_LENGTH=//p;/^$/q' "$dir/probe.out" | head -n 1)
+    if [ "$code" = 200 ] && [ "$cl" != 1 ]; then
+      stream_bug="this nginx sends CONTENT_LENGTH=$cl, not 1, with scgi_request_buffering off"
+    fi
+  done
+fi
+
 head -c $((8 * 1024 * 1024)) /dev/urandom >"$dir/big.in"
 for loc in /post /stream/post; do
   what="POST 8 MiB to $loc"
-  code=$(get "$dir/post.out" --data-binary "@$dir/big.in" \
-    -H 'Content-Type: application/octet-stream' "$base$loc") || code=curl
-  # nginx before 1.23 computes CONTENT_LENGTH from the body bytes it has
-  # already read, so with scgi_request_buffering off it sends a wrong one
-  # (often 0) although the client announced the length.
-  cl=$(sed -n 's/^CONTENT_LENGTH=//p;/^$/q' "$dir/post.out" | head -n 1)
-  if [ "$loc" = /stream/post ] && [ "$code" = 200 ] &&
-     [ "$cl" != 8388608 ] &&
-     grep -aqx 'HTTP_CONTENT_LENGTH=8388608' "$dir/post.out"; then
-    reason="this nginx sends CONTENT_LENGTH=$cl with scgi_request_buffering off"
-    tap_skip "$what: 200" "$reason"
-    tap_skip "$what: CONTENT_LENGTH first" "$reason"
-    tap_skip "$what: body echoed intact" "$reason"
+  if [ "$loc" = /stream/post ] && [ -n "$stream_bug" ]; then
+    tap_skip "$what: 200" "$stream_bug"
+    tap_skip "$what: CONTENT_LENGTH first" "$stream_bug"
+    tap_skip "$what: body echoed intact" "$stream_bug"
     continue
   fi
+  code=$(get "$dir/post.out" --data-binary "@$dir/big.in" \
+    -H 'Content-Type: application/octet-stream' "$base$loc") || code=curl
   tap_ok "$([ "$code" = 200 ]; echo $?)" "$what: 200 (got $code)"
   tap_check "$what: CONTENT_LENGTH first" \
     test "$(head -n 1 "$dir/post.out")" = "CONTENT_LENGTH=8388608"
