@@ -154,8 +154,9 @@ typedef enum scgi_error {
 /**
  * Describes an error code.
  *
- * @param code a ::scgi_error code, or a negated `errno` value.
- * @return a static string, never NULL; thread-safe.
+ * @param code a ::scgi_error code, a negated `errno` value, or 0.
+ * @return a static string ("success" for 0, "unknown error" for a value
+ *         that is neither), never NULL; thread-safe.
  */
 SCGI_API const char *scgi_strerror(int code);
 

@@ -28,6 +28,8 @@ static const char *errno_text(int err)
 SCGI_API const char *scgi_strerror(int code)
 {
   switch (code) {
+  case 0:
+    return "success";
 #define SCGI__ERROR_CASE(name, value, text)                                    \
   case SCGI_##name:                                                            \
     return text;

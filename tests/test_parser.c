@@ -1131,7 +1131,7 @@ static void test_strerror(void)
   TAP_STREQ(scgi_strerror(-ECONNRESET), "Connection reset by peer",
             "-ECONNRESET");
   TAP_OK(scgi_strerror(-999) != NULL, "-999 described");
-  TAP_STREQ(scgi_strerror(0), "unknown error", "0");
+  TAP_STREQ(scgi_strerror(0), "success", "0 is success");
   TAP_STREQ(scgi_strerror(5), "unknown error", "positive");
   TAP_STREQ(scgi_strerror(-1000), "unknown error", "-1000");
   TAP_STREQ(scgi_strerror(-1004), "unknown error", "a gap in the codes");
