@@ -9,7 +9,7 @@
 # out of tree under build/:
 #   build/gcc   gcc, --enable-werror: make check (every test)
 #   build/asan  clang, AddressSanitizer + UBSan: make check
-#   build/tsan  clang, ThreadSanitizer: the thread stress test
+#   build/tsan  clang, ThreadSanitizer: the thread stress and server tests
 #   (from build/gcc) make distcheck: the tarball builds and passes too
 # Prints the logs of failed tests, and last a line "N passed, N failed"
 # (", N skipped" when some were). Exit status 0 only when nothing failed.
@@ -152,7 +152,8 @@ autoreconf -fi >build/autoreconf.out 2>&1 ||
 
 build_pass gcc gcc --enable-werror || true
 build_pass asan clang --enable-sanitizers=asan || true
-build_pass tsan clang --enable-sanitizers=tsan TESTS=tests/test_stress || true
+build_pass tsan clang --enable-sanitizers=tsan \
+  TESTS='tests/test_stress tests/test_server' || true
 distcheck_pass
 
 say "all done in $(($(date +%s) - started)) s"
