@@ -93,6 +93,17 @@ uint64_t scgi__now_ms(void);
 int scgi__writev_all(int fd, struct iovec *iov, int iovcnt,
                      unsigned timeout_ms);
 
+/* For the calls that cannot take MSG_NOSIGNAL (sendfile(2), write(2) to
+ * a pipe): block SIGPIPE in this thread around them, then take back one the
+ * call raised (`raised`: it failed with EPIPE) and restore the mask. A
+ * SIGPIPE already pending before the block is left alone. */
+struct scgi__sigpipe_guard {
+  sigset_t old;
+  bool was_pending;
+};
+void scgi__sigpipe_block(struct scgi__sigpipe_guard *g);
+void scgi__sigpipe_restore(struct scgi__sigpipe_guard *g, bool raised);
+
 /* An iovec for bytes that writev only reads: iov_base is not const, and a
  * plain cast would trip -Wcast-qual. */
 static inline struct iovec scgi__iovec(const void *base, size_t len)

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <time.h>
 
 uint64_t scgi__now_ms(void)
@@ -93,4 +94,33 @@ int scgi__writev_all(int fd, struct iovec *iov, int iovcnt,
       return rc;
   }
   return 0;
+}
+
+void scgi__sigpipe_block(struct scgi__sigpipe_guard *g)
+{
+  sigset_t set, pending;
+
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  sigemptyset(&pending);
+  (void)sigpending(&pending);
+  g->was_pending = sigismember(&pending, SIGPIPE) == 1;
+  pthread_sigmask(SIG_BLOCK, &set, &g->old);
+}
+
+void scgi__sigpipe_restore(struct scgi__sigpipe_guard *g, bool raised)
+{
+  static const struct timespec zero = {0, 0};
+  sigset_t set;
+  int saved = errno;
+
+  /* A SIGPIPE pending before us belongs to someone else: leave it. */
+  if (raised && !g->was_pending) {
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
+      ;
+  }
+  pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+  errno = saved;
 }

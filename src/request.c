@@ -229,6 +229,11 @@ static void discard_input(int fd, uint64_t max_bytes, unsigned budget_ms)
 
   while (got < max_bytes) {
     ssize_t n = recv(fd, buf, sizeof buf, 0);
+    uint64_t now = scgi__now_ms();
+    /* Checked on every turn: a peer that keeps the socket full must not
+     * stretch the budget either. */
+    if (now >= deadline)
+      return;
     if (n > 0) {
       got += (uint64_t)n;
       continue;
@@ -237,9 +242,7 @@ static void discard_input(int fd, uint64_t max_bytes, unsigned budget_ms)
       continue;
     if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
       return;
-    uint64_t now = scgi__now_ms();
-    if (now >= deadline ||
-        scgi__wait(fd, POLLIN, (unsigned)(deadline - now)) != 0)
+    if (scgi__wait(fd, POLLIN, (unsigned)(deadline - now)) != 0)
       return;
   }
 }
@@ -360,8 +363,6 @@ static ssize_t read_early(scgi_request *req, void *buf, size_t size)
 
 static ssize_t read_socket(scgi_request *req, void *buf, size_t size)
 {
-  if (req->fd < 0)
-    return SCGI_ESTATE;
   for (;;) {
     ssize_t n = recv(req->fd, buf, size, 0);
     if (n > 0) {
@@ -384,6 +385,10 @@ ssize_t scgi_read(scgi_request *req, void *buf, size_t size)
 {
   if (req->read_error)
     return req->read_error;
+  /* Closed by scgi_finish() or scgi_fail(): even buffered bytes are no
+   * longer part of a live request. */
+  if (req->fd < 0)
+    return SCGI_ESTATE;
   if (size == 0 || req->body_left <= 0)
     return 0;
   if ((uint64_t)size > (uint64_t)req->body_left)

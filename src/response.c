@@ -414,40 +414,6 @@ FILE *scgi_stream(scgi_request *req)
 
 /* ---- sendfile ---------------------------------------------------------- */
 
-/* sendfile(2) has no MSG_NOSIGNAL: SIGPIPE is blocked in this thread around
- * it, and one raised by the call is taken back before unblocking. */
-struct sigpipe_guard {
-  sigset_t old;
-  bool was_pending;
-};
-
-static void sigpipe_block(struct sigpipe_guard *g)
-{
-  sigset_t set, pending;
-
-  sigemptyset(&set);
-  sigaddset(&set, SIGPIPE);
-  sigemptyset(&pending);
-  (void)sigpending(&pending);
-  g->was_pending = sigismember(&pending, SIGPIPE) == 1;
-  pthread_sigmask(SIG_BLOCK, &set, &g->old);
-}
-
-static void sigpipe_restore(struct sigpipe_guard *g, bool raised)
-{
-  static const struct timespec zero = {0, 0};
-  sigset_t set;
-
-  /* A SIGPIPE pending before us belongs to someone else: leave it. */
-  if (raised && !g->was_pending) {
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
-      ;
-  }
-  pthread_sigmask(SIG_SETMASK, &g->old, NULL);
-}
-
 /* For files that sendfile(2) cannot read: through the output buffer. */
 static int copy_file(scgi_request *req, int fd, off_t offset, size_t count)
 {
@@ -508,16 +474,17 @@ static void reset_connection(scgi_request *req)
 
 int scgi_sendfile(scgi_request *req, int fd, off_t offset, size_t count)
 {
-  struct sigpipe_guard guard;
+  struct scgi__sigpipe_guard guard;
   int rc;
 
   if (offset < 0)
     return SCGI_EINVAL;
   if ((rc = scgi_flush(req)) != 0 || count == 0)
     return rc;
-  sigpipe_block(&guard);
+  /* sendfile(2) has no MSG_NOSIGNAL. */
+  scgi__sigpipe_block(&guard);
   rc = sendfile_loop(req, fd, offset, count);
-  sigpipe_restore(&guard, rc == -EPIPE);
+  scgi__sigpipe_restore(&guard, rc == -EPIPE);
   if (rc == 0)
     return 0;
   req->error = rc;

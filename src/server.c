@@ -64,8 +64,12 @@ static void log_stderr(void *arg, scgi_log_level level, const char *message)
     n = (int)sizeof line - 1;
     line[n - 1] = '\n';
   }
+  /* stderr may be a pipe to a logger that died: a write(2) there raises
+   * SIGPIPE, which would kill a process that kept the default action. */
+  struct scgi__sigpipe_guard guard;
+  scgi__sigpipe_block(&guard);
   ssize_t rc = write(STDERR_FILENO, line, (size_t)n);
-  (void)rc;
+  scgi__sigpipe_restore(&guard, rc < 0 && errno == EPIPE);
 }
 
 void scgi__log(const struct scgi__conn_settings *cfg, scgi_log_level level,
@@ -387,6 +391,8 @@ int scgi_accept(scgi_server *srv, scgi_request **out)
     if (pfd == NULL || idx == NULL) {
       free(pfd);
       free(idx);
+      scgi__log(&srv->cfg, SCGI_LOG_ERROR,
+                "cannot wait for connections: %s", scgi_strerror(SCGI_ENOMEM));
       return SCGI_ENOMEM;
     }
   }

@@ -8,7 +8,7 @@
 # doxygen, clang; with sudo when not root), runs autoreconf, then builds
 # out of tree under build/:
 #   build/gcc   gcc, --enable-werror: make check (every test)
-#   build/asan  clang, AddressSanitizer + UBSan: make check
+#   build/asan  clang, --enable-werror, AddressSanitizer + UBSan: make check
 #   build/tsan  clang, ThreadSanitizer: the thread stress and server tests
 #   (from build/gcc) make distcheck: the tarball builds and passes too
 # Prints the logs of failed tests, and last a line "N passed, N failed"
@@ -151,8 +151,8 @@ autoreconf -fi >build/autoreconf.out 2>&1 ||
   { cat build/autoreconf.out; die "autoreconf failed"; }
 
 build_pass gcc gcc --enable-werror || true
-build_pass asan clang --enable-sanitizers=asan || true
-build_pass tsan clang --enable-sanitizers=tsan \
+build_pass asan clang "--enable-sanitizers=asan --enable-werror" || true
+build_pass tsan clang "--enable-sanitizers=tsan --enable-werror" \
   TESTS='tests/test_stress tests/test_server' || true
 distcheck_pass
 

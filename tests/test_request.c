@@ -504,6 +504,30 @@ static void test_body_many_reads(void)
   free(got);
 }
 
+/* Once scgi_finish() closed the connection, scgi_read() says so
+ * (SCGI_ESTATE, as documented) even for body bytes still buffered. */
+static void test_read_after_finish(void)
+{
+  struct wire *w = wire_new("26");
+  char got[64] = {0};
+  int peer;
+  size_t head;
+  scgi_request *req = open_request(&peer, 2000);
+
+  head = wire_finish(w, "abcdefghijklmnopqrstuvwxyz", 26);
+  send_all(peer, w->buf, head + 10); /* header + 10 early body bytes */
+  shutdown(peer, SHUT_WR); /* so that the polite close does not wait */
+  TAP_EQ(scgi__request_read_header(req), 0, "read after finish: header read");
+  TAP_EQ(scgi_read(req, got, 4), 4, "read after finish: 4 bytes before");
+  TAP_EQ(scgi_finish(req), 0, "read after finish: finish");
+  TAP_EQ(scgi_request_fd(req), -1, "read after finish: fd closed");
+  TAP_EQ(scgi_read(req, got, sizeof got), SCGI_ESTATE,
+         "read after finish: ESTATE, not the buffered bytes");
+  scgi__request_destroy(req);
+  close(peer);
+  wire_free(w);
+}
+
 static void test_after_body_ignored(void)
 {
   struct wire *w = wire_new("5");
@@ -615,6 +639,7 @@ int main(void)
   test_absent();
   test_body_early_and_late();
   test_body_many_reads();
+  test_read_after_finish();
   test_after_body_ignored();
   test_after_body_in_socket();
   test_truncated_body();

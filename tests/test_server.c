@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -987,6 +988,47 @@ static void test_logging(void)
   scgi_server_free(srv);
 }
 
+/* The default log writes to stderr; when that is a pipe whose reader went
+ * away (a dead logger), the write must fail quietly, not raise SIGPIPE:
+ * the library promises never to raise it. Run in a child with SIGPIPE at
+ * its default action, which would kill it. */
+static void test_log_stderr_no_sigpipe(void)
+{
+  int pipefd[2], status = 0;
+  pid_t pid;
+
+  TAP_EQ(pipe(pipefd), 0, "pipe for a stderr without reader");
+  fflush(NULL);
+  pid = fork();
+  if (pid == 0) {
+    scgi_server *srv;
+    int rc;
+    sigset_t pending;
+
+    signal(SIGPIPE, SIG_DFL);
+    close(pipefd[0]);
+    dup2(pipefd[1], 2);
+    close(pipefd[1]);
+    clear_env();
+    setenv("LISTEN_PID", "1x", 1); /* malformed: logged */
+    setenv("LISTEN_FDS", "1", 1);
+    srv = scgi_server_new();
+    rc = scgi_server_listen(srv, NULL);
+    scgi_server_free(srv);
+    sigemptyset(&pending);
+    sigpending(&pending);
+    _exit(rc == SCGI_EINVAL && !sigismember(&pending, SIGPIPE) ? 0 : 1);
+  }
+  close(pipefd[0]);
+  close(pipefd[1]);
+  TAP_OK(pid > 0 && waitpid(pid, &status, 0) == pid, "child ran");
+  TAP_OK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+         "default log to a reader-less stderr pipe raises no SIGPIPE "
+         "(status %#x%s)", status,
+         WIFSIGNALED(status) && WTERMSIG(status) == SIGPIPE
+             ? ", killed by SIGPIPE" : "");
+}
+
 /* ---- stopping ----------------------------------------------------------------------------- */
 
 static scgi_server *stop_target;
@@ -1192,6 +1234,7 @@ int main(void)
   test_handoff();
   test_bad_requests();
   test_logging();
+  test_log_stderr_no_sigpipe();
   test_stop();
   test_emfile();
   rmdir(tmpdir);
