@@ -119,20 +119,29 @@ tap_check "GET: Content-Type text/plain" \
 
 # ---------------------------------------------------------------- POST
 
-# With scgi_request_buffering off, nginx 1.22 (Debian 12) computes
-# CONTENT_LENGTH from the body bytes it has already read, not from what the
-# client announced, so it often sends 0. A one-byte POST that waits for
-# "100 Continue" shows whether this nginx does so; the streaming checks are
-# skipped when it does.
+# nginx from 1.7.11 until a fix merged in February 2026 (nginx/nginx pull
+# request 1118) computes CONTENT_LENGTH from the body bytes already read, so with
+# scgi_request_buffering off it sends a wrong one (often 0) although the
+# client announced the length. Releases before 1.29 all have the bug (a
+# probe cannot tell reliably: nginx may have the whole small body when it
+# builds the header); for later ones, a one-byte POST that waits for
+# "100 Continue" shows it.
+nginx_version=$("$(lib_find_nginx)" -v 2>&1 | sed -n 's|.*nginx/\([0-9.]*\).*|\1|p')
 stream_bug=""
-for _ in 1 2 3; do
-  code=$(get "$dir/probe.out" -H 'Expect: 100-continue' --data-binary x \
-    "$base/stream/probe") || code=curl
-  cl=$(sed -n 's/^CONTENT_LENGTH=//p;/^$/q' "$dir/probe.out" | head -n 1)
-  if [ "$code" = 200 ] && [ "$cl" != 1 ]; then
-    stream_bug="this nginx sends CONTENT_LENGTH=$cl, not 1, with scgi_request_buffering off"
-  fi
-done
+if [ -n "$nginx_version" ] &&
+   [ "$(printf '%s\n1.29\n' "$nginx_version" | sort -V | head -n 1)" != 1.29 ]
+then
+  stream_bug="nginx $nginx_version sends a wrong CONTENT_LENGTH with scgi_request_buffering off"
+else
+  for _ in 1 2 3; do
+    code=$(get "$dir/probe.out" -H 'Expect: 100-continue' --data-binary x \
+      "$base/stream/probe") || code=curl
+    cl=$(sed -n 's/^CONTENT_LENGTH=//p;/^$/q' "$dir/probe.out" | head -n 1)
+    if [ "$code" = 200 ] && [ "$cl" != 1 ]; then
+      stream_bug="this nginx sends CONTENT_LENGTH=$cl, not 1, with scgi_request_buffering off"
+    fi
+  done
+fi
 
 head -c $((8 * 1024 * 1024)) /dev/urandom >"$dir/big.in"
 for loc in /post /stream/post; do
