@@ -8,11 +8,11 @@
 function flush_map(    rest, entry, name, code, text) {
   rest = map
   values = ""
-  while (match(rest, /X\([A-Z]+, *-[0-9]+, *("[^"]*" *)+\)/)) {
+  while (match(rest, /X\([A-Z0-9]+, *-[0-9]+, *("[^"]*" *)+\)/)) {
     entry = substr(rest, RSTART + 2, RLENGTH - 3)
     rest = substr(rest, RSTART + RLENGTH)
     name = entry; sub(/,.*/, "", name)
-    code = entry; sub(/^[A-Z]+, */, "", code); sub(/,.*/, "", code)
+    code = entry; sub(/^[A-Z0-9]+, */, "", code); sub(/,.*/, "", code)
     text = entry; sub(/^[^"]*"/, "", text); sub(/" *$/, "", text)
     gsub(/" *"/, "", text)
     values = values "SCGI_" name " = " code ", /**< " text " */ "

@@ -142,7 +142,22 @@ extern "C" {
     "no address given and no inherited listener "                              \
     "(LISTEN_FDS or SCGI_HANDOFF_FD)")                                         \
   X(EADDRINUSE, -1043, "address in use by a running server")                   \
-  X(ENOTSOCKET, -1044, "path exists and is not a socket")
+  X(ENOTSOCKET, -1044, "path exists and is not a socket")                     \
+  X(EPERCENT, -1050, "malformed percent escape ('%' not followed by two hex " \
+                     "digits)")                                                \
+  X(ENUL, -1051, "decoded text contains a NUL byte")                           \
+  X(E2BIG, -1052, "output buffer too small")                                   \
+  X(EBODYSIZE, -1053, "request body larger than the configured limit")         \
+  X(ECONTENTTYPE, -1054, "request body has another CONTENT_TYPE")              \
+  X(ENOBOUNDARY, -1055,                                                        \
+    "multipart CONTENT_TYPE without a valid boundary parameter")               \
+  X(EMULTIPART, -1056, "malformed multipart body")                             \
+  X(EPARTHEADER, -1057,                                                        \
+    "multipart part headers larger than the configured limit")                 \
+  X(ETOOMANYPARTS, -1058, "more multipart parts than the configured limit")    \
+  X(EPARTSEND, -1059, "multipart body ends before its final boundary")         \
+  X(EFILENAME, -1060,                                                          \
+    "unsafe file name (empty, '.', '..', or a control character)")
 
 /** Error codes; see ::SCGI_ERROR_MAP for their meaning. */
 typedef enum scgi_error {
@@ -181,7 +196,12 @@ typedef enum scgi_option {
    *  as another user can connect; restrict access with the directory). */
   SCGI_OPT_SOCKET_MODE = 5,
   /** listen(2) backlog of listeners created afterwards (default 511). */
-  SCGI_OPT_BACKLOG = 6
+  SCGI_OPT_BACKLOG = 6,
+  /** Multipart parser: largest header block of one part, in bytes
+   *  (default 16384). */
+  SCGI_OPT_MAX_PART_HEADER_BYTES = 7,
+  /** Multipart parser: most parts in one body (default 1000). */
+  SCGI_OPT_MAX_PARTS = 8
 } scgi_option;
 
 /* ---------------------------------------------------------------------- */
@@ -849,6 +869,402 @@ SCGI_API void scgi_fail(scgi_request *req);
  * @param req the request.
  */
 SCGI_API void scgi_request_free(scgi_request *req);
+
+/** @} */
+
+/* ---------------------------------------------------------------------- */
+/** @name Forms: percent-decoding, query strings, urlencoded bodies, cookies
+ *  A ::scgi_form is a decoded list of name/value pairs, in the order they
+ *  came. It owns copies of its strings, so it outlives the request it was
+ *  made from, and it is read-only once made: safe to read from several
+ *  threads at once.
+ *  @{ */
+
+/** scgi_decode() flag: `+` stands for a space, as in form data. */
+#define SCGI_DECODE_PLUS 1u
+/** scgi_decode() flag: refuse a NUL in the output (`%00`, or a raw NUL
+ *  byte in the input) with ::SCGI_ENUL, so that the result is a C string
+ *  that no NUL silently cuts short. */
+#define SCGI_DECODE_NO_NUL 2u
+
+/**
+ * Decodes `%XX` escapes (hex digits in either case).
+ *
+ * The decoded bytes are never more than `len`, so `dst` may be `src`
+ * itself (decoding in place; no other overlap is allowed). A NUL is stored
+ * after them when `dst_size` leaves room for it. Decoded bytes may contain
+ * NUL (from `%00`) unless ::SCGI_DECODE_NO_NUL is given: use the returned
+ * length, not strlen(). Any other byte, UTF-8 or not, passes unchanged;
+ * `%` must always start an escape (`100%` is refused, not kept).
+ * Thread-safe; no allocation.
+ *
+ * @param dst where to write the decoded bytes; may be NULL when
+ *        `dst_size` is 0.
+ * @param dst_size room in `dst`.
+ * @param src the encoded bytes; never read past `src + len` (a trailing
+ *        `%` or `%4` is ::SCGI_EPERCENT); may be NULL when `len` is 0.
+ * @param len their count.
+ * @param flags ::SCGI_DECODE_PLUS, ::SCGI_DECODE_NO_NUL, or both (ORed),
+ *        or 0.
+ * @return the number of decoded bytes; ::SCGI_EPERCENT when a `%` is not
+ *         followed by two hex digits; ::SCGI_ENUL; ::SCGI_E2BIG when
+ *         `dst_size` is too small for the decoded bytes (the NUL does not
+ *         count); ::SCGI_EINVAL for a NULL pointer with a non-zero size.
+ *         On error the contents of `dst` are unspecified.
+ */
+SCGI_API ssize_t scgi_decode(char *dst, size_t dst_size, const char *src,
+                             size_t len, unsigned flags);
+
+/** Decoded name/value pairs of a query string, form body or cookies
+ *  (opaque). */
+typedef struct scgi_form scgi_form;
+
+/**
+ * Parses `application/x-www-form-urlencoded` data: `&`-separated
+ * `name=value` pairs, `+` for a space, `%XX` escapes (as the WHATWG URL
+ * standard, except that escapes are strict). Empty pieces (`a=1&&b=2`)
+ * are skipped; a piece without `=` is a name with an empty value; the
+ * first `=` splits, so `a=b=c` is `a` = `b=c` and `=x` has the empty
+ * name. Escapes are strict: a malformed one, or a NUL (`%00` or a raw
+ * NUL byte), refuses the whole input. Names and values are the decoded
+ * bytes, not checked to be UTF-8. Linear in `len`; one allocation.
+ *
+ * @param data the encoded text; need not be NUL-terminated; may be NULL
+ *        when `len` is 0.
+ * @param len its length.
+ * @param out receives the form, to free with scgi_form_free(); NULL on
+ *        error.
+ * @return 0; ::SCGI_EPERCENT; ::SCGI_ENUL; ::SCGI_ENOMEM; ::SCGI_EINVAL
+ *         when `out` is NULL, or `data` is NULL with `len` > 0.
+ */
+SCGI_API int scgi_form_parse(const char *data, size_t len, scgi_form **out);
+
+/**
+ * Parses the request's `QUERY_STRING` as with scgi_form_parse(). An absent
+ * or empty query string gives an empty form (not NULL). Only reads the
+ * request, like its getters.
+ *
+ * @param req the request.
+ * @param out receives the form, to free with scgi_form_free().
+ * @return as scgi_form_parse().
+ */
+SCGI_API int scgi_form_query(const scgi_request *req, scgi_form **out);
+
+/**
+ * Reads the whole request body and parses it as with scgi_form_parse().
+ * `CONTENT_TYPE` must be `application/x-www-form-urlencoded`, in any
+ * case, with optional spaces and parameters (`; charset=UTF-8`). The
+ * body is read into one buffer of `CONTENT_LENGTH` bytes, freed before
+ * returning. The type, a `CONTENT_LENGTH` over `max_bytes` and a body
+ * already partly read are refused before a byte is read; after any other
+ * error the body is partly or wholly consumed.
+ *
+ * @param req the request, whose body has not been read yet.
+ * @param max_bytes the largest body accepted; 0 means 1 MiB.
+ * @param out receives the form, to free with scgi_form_free(); NULL on
+ *        error.
+ * @return 0; ::SCGI_ECONTENTTYPE; ::SCGI_EBODYSIZE; ::SCGI_ESTATE when
+ *         scgi_read() already took body bytes; an error of scgi_read()
+ *         (::SCGI_ETRUNCATED when the body ends early); or as
+ *         scgi_form_parse().
+ */
+SCGI_API int scgi_form_body(scgi_request *req, size_t max_bytes,
+                            scgi_form **out);
+
+/**
+ * Collects the cookies of every `HTTP_COOKIE` variable (nginx forwards
+ * each `Cookie:` header line as its own variable), in order. Pairs are
+ * separated by `;`; the first `=` splits name from value, and spaces and
+ * tabs around either are dropped; a value in double quotes loses them;
+ * values are not percent-decoded (cookies have no standard encoding).
+ * Pieces without `=` or with an empty name are skipped, not refused, so
+ * that one odd cookie does not hide the others. A name sent twice (two
+ * paths, or two header lines) gives two pairs: scgi_form_get() returns
+ * the first. Only reads the request, like its getters.
+ *
+ * @param req the request.
+ * @param out receives the cookies as a form, to free with scgi_form_free();
+ *        NULL on error.
+ * @return 0; ::SCGI_ENOMEM; ::SCGI_EINVAL when an argument is NULL.
+ */
+SCGI_API int scgi_form_cookies(const scgi_request *req, scgi_form **out);
+
+/**
+ * Counts the pairs of a form, repeated names included.
+ *
+ * @param form the form; NULL counts as empty.
+ * @return the count.
+ */
+SCGI_API size_t scgi_form_count(const scgi_form *form);
+
+/**
+ * Gets a pair by position, in the order the pairs came.
+ *
+ * @param form the form.
+ * @param index 0 to scgi_form_count() - 1.
+ * @param name receives the decoded name (borrowed from the form,
+ *        NUL-terminated, valid until scgi_form_free()); may be NULL.
+ * @param value receives the decoded value (borrowed, NUL-terminated);
+ *        may be NULL.
+ * @param value_len receives the value's length in bytes; may be NULL.
+ * @return 0, or ::SCGI_EINVAL when `index` is out of range.
+ */
+SCGI_API int scgi_form_field(const scgi_form *form, size_t index,
+                             const char **name, const char **value,
+                             size_t *value_len);
+
+/**
+ * Looks up the first value of a field. Each call scans the pairs in order:
+ * for many lookups in a large form, walk it once with scgi_form_field().
+ *
+ * @param form the form; NULL finds nothing.
+ * @param name the decoded name, compared byte for byte (case matters).
+ * @return the decoded value (borrowed, valid until scgi_form_free()), or
+ *         NULL when there is no such field.
+ */
+SCGI_API const char *scgi_form_get(const scgi_form *form, const char *name);
+
+/**
+ * Walks through every value of a repeated field (checkboxes, multiple
+ * selections), in order.
+ *
+ * @param form the form.
+ * @param name the decoded name, compared as by scgi_form_get().
+ * @param cursor set it to 0 before the first call; it is advanced past
+ *        the pair found, so that `*cursor - 1` is then that pair's index
+ *        for scgi_form_field().
+ * @return the next value (borrowed, valid until scgi_form_free()), or
+ *         NULL when there is no more.
+ */
+SCGI_API const char *scgi_form_next(const scgi_form *form, const char *name,
+                                    size_t *cursor);
+
+/**
+ * Frees a form. NULL is allowed.
+ *
+ * @param form the form.
+ */
+SCGI_API void scgi_form_free(scgi_form *form);
+
+/** @} */
+
+/* ---------------------------------------------------------------------- */
+/** @name Multipart: streaming multipart/form-data
+ *  The parser hands each part's bytes to a callback as they arrive, so its
+ *  memory use does not depend on the size of the upload: one allocation
+ *  for the parser, and one buffer for a part's header lines, which grows
+ *  up to twice ::SCGI_OPT_MAX_PART_HEADER_BYTES and is reused for every
+ *  part. It can read a request body itself (scgi_multipart_read()) or be
+ *  fed by the caller (scgi_multipart_feed(), for event loops).
+ *
+ *  The parser is strict where being lenient would let two programs read
+ *  the same body differently: a boundary followed by anything but
+ *  optional spaces and CRLF or `--`, header lines that are folded, end in
+ *  a bare LF or hold a NUL, a repeated `Content-Disposition` or
+ *  `Content-Type`, a repeated `name` or `filename` parameter are all
+ *  refused with ::SCGI_EMULTIPART.
+ *
+ *  The parser limits parts and header sizes, not the size of the body:
+ *  check `CONTENT_LENGTH` (scgi_request_content_length()) first, and count
+ *  the bytes a part's callback accepts.
+ *  @{ */
+
+/** A streaming `multipart/form-data` parser (opaque). */
+typedef struct scgi_multipart scgi_multipart;
+
+/** The headers of one part (opaque); valid from its ::SCGI_PART_BEGIN to
+ *  its ::SCGI_PART_END event. */
+typedef struct scgi_part scgi_part;
+
+/** What a ::scgi_part_fn call reports. */
+typedef enum scgi_part_event {
+  SCGI_PART_BEGIN = 1, /**< a part's headers were read */
+  SCGI_PART_DATA = 2,  /**< some of the part's content */
+  SCGI_PART_END = 3    /**< the part's content is complete */
+} scgi_part_event;
+
+/**
+ * Receives the parts of a multipart body.
+ *
+ * For each part, in order: one ::SCGI_PART_BEGIN, any number of
+ * ::SCGI_PART_DATA (none for an empty part; chunk sizes depend on how the
+ * bytes arrived), one ::SCGI_PART_END. A part's content is handed over
+ * from the fed buffer itself, in one call per feed when it can be; only
+ * the bytes at the end of a feed that may begin a boundary (fewer than
+ * the boundary plus 4) are held back, and come in a call of their own
+ * once the next feed shows that they were content.
+ *
+ * @param arg the pointer given to scgi_multipart_new().
+ * @param event what happened.
+ * @param part the current part's headers (borrowed).
+ * @param data for ::SCGI_PART_DATA, the bytes (borrowed, valid during the
+ *        call); NULL otherwise.
+ * @param len the number of bytes in `data`; 0 otherwise.
+ * @return 0 to go on; a negative value stops the parser, and
+ *         scgi_multipart_feed(), scgi_multipart_end() or
+ *         scgi_multipart_read() return it.
+ */
+typedef int (*scgi_part_fn)(void *arg, scgi_part_event event,
+                            const scgi_part *part, const char *data,
+                            size_t len);
+
+/**
+ * Creates a parser for a body of the given content type.
+ *
+ * @param content_type the request's `CONTENT_TYPE`, e.g.
+ *        `multipart/form-data; boundary=----x`: the type in any case,
+ *        spaces allowed around `;` and `=`, other parameters ignored. The
+ *        one `boundary` parameter may be quoted (with backslash escapes);
+ *        it must have 1 to 70 characters among letters, digits and
+ *        `'()+_,-./:=?` and space, and not end with a space (RFC 2046).
+ * @param fn the callback.
+ * @param arg passed to `fn` unchanged.
+ * @param out receives the parser, to free with scgi_multipart_free(); set
+ *        to NULL on error.
+ * @return 0; ::SCGI_ECONTENTTYPE when the type is not
+ *         `multipart/form-data` (or `content_type` is NULL);
+ *         ::SCGI_ENOBOUNDARY when the boundary is missing, repeated or
+ *         invalid; ::SCGI_EINVAL when `fn` or `out` is NULL;
+ *         ::SCGI_ENOMEM.
+ */
+SCGI_API int scgi_multipart_new(const char *content_type, scgi_part_fn fn,
+                                void *arg, scgi_multipart **out);
+
+/**
+ * Sets a limit: ::SCGI_OPT_MAX_PART_HEADER_BYTES or ::SCGI_OPT_MAX_PARTS,
+ * before the first scgi_multipart_feed() (even one with no bytes).
+ *
+ * The header limit counts every byte of a part's header block: its lines
+ * with their CRLFs and the empty line that ends them. A block that
+ * crosses it is refused as soon as the byte that crosses it arrives.
+ *
+ * @param mp the parser.
+ * @param option the limit.
+ * @param value its new value, at least 1 (header bytes: at most 1 GiB).
+ * @return 0; ::SCGI_EINVAL for another option or a value out of range;
+ *         ::SCGI_ESTATE once feeding has begun.
+ */
+SCGI_API int scgi_multipart_set(scgi_multipart *mp, scgi_option option,
+                                size_t value);
+
+/**
+ * Feeds the next bytes of the body, in any pieces, down to one byte at a
+ * time. Bytes before the first boundary (preamble) and after the final one
+ * (epilogue) are ignored.
+ *
+ * @param mp the parser.
+ * @param data the bytes (not kept after the call).
+ * @param len their count.
+ * @return 0; ::SCGI_EMULTIPART (with a part header not `Name: value`,
+ *         folded, without a `form-data` disposition with a non-empty
+ *         name, or a boundary not followed by CRLF or `--`; see above);
+ *         ::SCGI_EPARTHEADER; ::SCGI_ETOOMANYPARTS; ::SCGI_ENOMEM when
+ *         the header buffer cannot grow; or the callback's negative value.
+ *         Errors are sticky: every later call returns the same one and
+ *         calls nothing. ::SCGI_EINVAL (not sticky) when `mp` is NULL, or
+ *         `data` is NULL with `len` > 0.
+ */
+SCGI_API int scgi_multipart_feed(scgi_multipart *mp, const char *data,
+                                 size_t len);
+
+/**
+ * Tells the parser that the body is over.
+ *
+ * @param mp the parser.
+ * @return 0 when the final boundary was seen; ::SCGI_EPARTSEND when it was
+ *         not (a part in progress gets no ::SCGI_PART_END); or a sticky
+ *         error of scgi_multipart_feed().
+ */
+SCGI_API int scgi_multipart_end(scgi_multipart *mp);
+
+/**
+ * Reads the rest of a request's body through the parser, 64 KiB at a time
+ * (in a buffer on the heap), then calls scgi_multipart_end(). The
+ * epilogue is read too, so that the whole body is consumed before the
+ * response; reading stops at the first error.
+ *
+ * @param mp a parser made from the request's `CONTENT_TYPE`.
+ * @param req the request.
+ * @return as scgi_multipart_end(), or an error of scgi_read() (then
+ *         sticky in the parser); ::SCGI_ENOMEM; ::SCGI_EINVAL.
+ */
+SCGI_API int scgi_multipart_read(scgi_multipart *mp, scgi_request *req);
+
+/**
+ * Frees a parser. NULL is allowed.
+ *
+ * @param mp the parser.
+ */
+SCGI_API void scgi_multipart_free(scgi_multipart *mp);
+
+/**
+ * Gets the `name` parameter of a part's `Content-Disposition: form-data`,
+ * with the escapes browsers use decoded (see scgi_part_filename()).
+ *
+ * @param part the part.
+ * @return the field name (borrowed), never NULL nor empty (a part without
+ *         one is refused).
+ */
+SCGI_API const char *scgi_part_name(const scgi_part *part);
+
+/**
+ * Gets the `filename` parameter of a part's `Content-Disposition`, with
+ * the escapes browsers use (`%22`, `%0D`, `%0A`, in either case) decoded;
+ * every other `%` stays as it is, as browsers send it unescaped (so a
+ * file really named `a%22.txt` reads as `a".txt`: the HTML standard's
+ * encoding cannot tell them apart). Inside quotes, `"` is a quote (older
+ * clients); any other backslash is kept, as in a Windows path. The
+ * `filename*` parameter is ignored (RFC 7578 forbids it). It comes from
+ * the client: never use it as a path; see scgi_filename_safe().
+ *
+ * @param part the part.
+ * @return the file name (borrowed), or NULL for a part that is not a file;
+ *         "" for a file field that was left empty (browsers still send
+ *         the part, with no content).
+ */
+SCGI_API const char *scgi_part_filename(const scgi_part *part);
+
+/**
+ * Gets a part's `Content-Type` header.
+ *
+ * @param part the part.
+ * @return the value (borrowed), or NULL when absent (`text/plain` is then
+ *         meant).
+ */
+SCGI_API const char *scgi_part_content_type(const scgi_part *part);
+
+/**
+ * Looks up any header of a part, by name, without regard to case.
+ *
+ * @param part the part.
+ * @param name the header name, e.g. `"Content-Transfer-Encoding"`.
+ * @return the value without surrounding spaces and tabs (borrowed), the
+ *         first one when the header is repeated; NULL when absent or when
+ *         `name` is NULL.
+ */
+SCGI_API const char *scgi_part_header(const scgi_part *part,
+                                      const char *name);
+
+/**
+ * Makes a client-supplied file name safe to use as the last component of a
+ * path: keeps what follows the last `/` or `\` (browsers on Windows have
+ * sent whole paths), and refuses an empty result, `.`, `..`, NUL and
+ * control characters.
+ *
+ * Bytes from 0x80 up (UTF-8) are kept as they are. Control characters in
+ * the directories dropped do not matter.
+ *
+ * @param filename the name, e.g. from scgi_part_filename(); NULL gives
+ *        ::SCGI_EFILENAME. Never read past its NUL.
+ * @param out where to write the safe name, NUL-terminated; may be
+ *        `filename` itself. Set to "" on error (when `size` > 0).
+ * @param size room in `out`, the NUL included.
+ * @return the length of the safe name; ::SCGI_EFILENAME; ::SCGI_E2BIG when
+ *         `out` is too small; ::SCGI_EINVAL when `out` is NULL and `size`
+ *         is not 0.
+ */
+SCGI_API ssize_t scgi_filename_safe(const char *filename, char *out,
+                                    size_t size);
 
 /** @} */
 

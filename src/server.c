@@ -175,6 +175,9 @@ int scgi_server_set(scgi_server *srv, scgi_option option, size_t value)
       return SCGI_EINVAL;
     srv->backlog = (int)value;
     return 0;
+  case SCGI_OPT_MAX_PART_HEADER_BYTES:
+  case SCGI_OPT_MAX_PARTS:
+    break; /* multipart parser settings */
   }
   return SCGI_EINVAL;
 }
