@@ -197,8 +197,8 @@ typedef enum scgi_option {
   SCGI_OPT_SOCKET_MODE = 5,
   /** listen(2) backlog of listeners created afterwards (default 511). */
   SCGI_OPT_BACKLOG = 6,
-  /** Multipart parser: largest header block of one part, in bytes
-   *  (default 16384). */
+  /** Multipart parser: largest header block of one part, in bytes, its
+   *  CRLFs and closing empty line included (default 16384). */
   SCGI_OPT_MAX_PART_HEADER_BYTES = 7,
   /** Multipart parser: most parts in one body (default 1000). */
   SCGI_OPT_MAX_PARTS = 8
@@ -1093,6 +1093,8 @@ typedef enum scgi_part_event {
  * the bytes at the end of a feed that may begin a boundary (fewer than
  * the boundary plus 4) are held back, and come in a call of their own
  * once the next feed shows that they were content.
+ *
+ * The callback must not feed, end or free the parser that called it.
  *
  * @param arg the pointer given to scgi_multipart_new().
  * @param event what happened.
