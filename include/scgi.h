@@ -470,7 +470,10 @@ SCGI_API void scgi_server_set_log(scgi_server *srv, scgi_log_fn fn, void *arg);
  *     setting), enough for any header netstring it accepts. The request is
  *     that payload followed by what is still to be read from the
  *     descriptor. A message with no descriptor or with too large a payload
- *     is dropped (and its connection closed), with a log line. Closing the
+ *     is dropped (and its connection closed), with a log line. Once a
+ *     handed-off request is freed and its connection closed, the
+ *     application sends a one-byte message (`D`) back on the socket, so
+ *     that scgiserver knows it can take another connection. Closing the
  *     handoff socket tells the application that scgiserver went away: the
  *     listener stops, and once no listener is left scgi_accept() returns
  *     ::SCGI_ESTOPPED.
@@ -649,6 +652,31 @@ SCGI_API const char *scgi_request_content_type(const scgi_request *req);
  * @return the length in bytes (0 to INT64_MAX).
  */
 SCGI_API int64_t scgi_request_content_length(const scgi_request *req);
+
+/**
+ * Gets the bytes received so far: the header netstring, then any body
+ * bytes that arrived with it and were not read yet by scgi_read() (never
+ * more than `CONTENT_LENGTH` of them). For relays that pass a request on
+ * unchanged, with scgi_request_detach().
+ *
+ * @param req the request.
+ * @param len receives the number of bytes; may be NULL.
+ * @return the bytes (borrowed, valid until the request is freed).
+ */
+SCGI_API const char *scgi_request_raw(const scgi_request *req, size_t *len);
+
+/**
+ * Takes the connection away from the request, for a relay that passes it
+ * on (with the bytes of scgi_request_raw()). The request then sends
+ * nothing and closes nothing: scgi_request_free() only frees it, its
+ * getters keep working, and its response functions return ::SCGI_ESTATE.
+ *
+ * @param req a request whose response has not started.
+ * @return the connected socket (non-blocking, close-on-exec), now owned by
+ *         the caller; ::SCGI_ESTATE when the response has started or the
+ *         connection was already taken or closed.
+ */
+SCGI_API int scgi_request_detach(scgi_request *req);
 
 /**
  * Gets the connection's socket, e.g. to poll it. Reading or writing it

@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -32,6 +33,10 @@
  *   application's SCGI_OPT_MAX_HEADER_BYTES + 32, which holds any header
  *   netstring the application accepts); the rest of the request is read
  *   from the descriptor.
+ * - When the application is done with a handed-off connection (the request
+ *   was freed and the connection closed), it sends back a one-byte message
+ *   ("D") on the handoff socket, so that scgiserver knows it can take
+ *   another one.
  * - Closing the handoff socket (EOF) means scgiserver went away: the
  *   listener stops, and scgi_accept() returns SCGI_ESTOPPED once no other
  *   listener is left.
@@ -273,6 +278,9 @@ static int handoff_next(struct scgi__listener *l,
       ss.ss_family = AF_UNSPEC;
     rc = make_request(m.fds[0], (struct sockaddr *)&ss, cfg, m.buf,
                       (size_t)m.len, out);
+    /* A descriptor of its own: the request may outlive the listener. */
+    if (rc == 0)
+      (*out)->handoff_done_fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 0);
   }
   free(m.buf);
   return rc;

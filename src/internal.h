@@ -144,6 +144,8 @@ struct scgi_request {
   int64_t body_left;     /* body bytes not yet given to the caller */
   int read_error;        /* sticky scgi_read() error (SCGI_ETRUNCATED) */
   bool linger;           /* rejected: more input may follow, drain it first */
+  bool detached;         /* the caller took the connection: never touch fd */
+  int handoff_done_fd;   /* handoff socket to report the end on, or -1 */
 
   /* Response. */
   int status;

@@ -63,6 +63,7 @@ scgi_request *scgi__request_new(int fd, const struct scgi__conn_settings *cfg,
   /* inline_in is last and large: zero only what precedes it. */
   memset(req, 0, offsetof(struct scgi_request, inline_in));
   req->fd = fd;
+  req->handoff_done_fd = -1;
   req->cfg = *cfg;
   req->status = 200;
   req->in = req->inline_in;
@@ -265,6 +266,17 @@ void scgi__request_close(scgi_request *req, unsigned drain_ms)
   req->fd = -1;
 }
 
+/* Tells scgiserver, after a handed-off connection was closed, that this
+ * process can take another one (see the handoff convention in accept.c). */
+static void report_done(scgi_request *req)
+{
+  if (req->handoff_done_fd < 0)
+    return;
+  (void)send(req->handoff_done_fd, "D", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  close(req->handoff_done_fd);
+  req->handoff_done_fd = -1;
+}
+
 void scgi__request_destroy(scgi_request *req)
 {
   if (!req)
@@ -274,6 +286,7 @@ void scgi__request_destroy(scgi_request *req)
   if (req->stream)
     fclose(req->stream);
   scgi__request_close(req, REJECT_LINGER_MS);
+  report_done(req);
   if (req->in != req->inline_in)
     free(req->in);
   free(req->head);
@@ -292,6 +305,27 @@ void scgi_request_free(scgi_request *req)
 }
 
 /* ---- getters ----------------------------------------------------------- */
+
+const char *scgi_request_raw(const scgi_request *req, size_t *len)
+{
+  if (len)
+    *len = req ? req->in_len : 0;
+  return req ? req->in : NULL;
+}
+
+int scgi_request_detach(scgi_request *req)
+{
+  int fd;
+
+  if (!req || req->fd < 0 || req->headers_sent || req->finished)
+    return SCGI_ESTATE;
+  fd = req->fd;
+  req->fd = -1;
+  req->detached = true;
+  req->finished = true;
+  req->finish_result = SCGI_ESTATE;
+  return fd;
+}
 
 const char *scgi_request_get(const scgi_request *req, const char *name)
 {

@@ -624,6 +624,40 @@ static void test_nonblocking(void)
   close(peer);
 }
 
+static void test_raw_and_detach(void)
+{
+  struct wire *w = wire_new("26");
+  char got[64] = {0};
+  const char *raw;
+  size_t head, raw_len;
+  int peer, fd;
+  scgi_request *req = open_request(&peer, 2000);
+
+  head = wire_finish(w, "abcdefghijklmnopqrstuvwxyz", 26);
+  send_all(peer, w->buf, head + 10); /* header + 10 early body bytes */
+  TAP_EQ(scgi__request_read_header(req), 0, "detach: header read");
+  raw = scgi_request_raw(req, &raw_len);
+  TAP_EQ(raw_len, head + 10, "raw: header netstring + early body bytes");
+  TAP_OK(raw && memcmp(raw, w->buf, head + 10) == 0, "raw: the bytes as sent");
+  fd = scgi_request_detach(req);
+  TAP_OK(fd >= 0, "detach returns the socket");
+  TAP_EQ(scgi_request_detach(req), SCGI_ESTATE, "second detach: ESTATE");
+  TAP_EQ(scgi_write(req, "x", 1), SCGI_ESTATE, "write after detach: ESTATE");
+  TAP_EQ(scgi_finish(req), SCGI_ESTATE, "finish after detach: ESTATE");
+  TAP_STREQ(scgi_request_get(req, "CONTENT_LENGTH"), "26",
+            "getters still work after detach");
+  scgi_request_free(req);
+  /* The request sent nothing and closed nothing: the socket still works. */
+  send_all(fd, "pong", 4);
+  shutdown(fd, SHUT_WR);
+  TAP_EQ(recv(peer, got, sizeof got, MSG_WAITALL), 4,
+         "after free, the detached socket is open and nothing else was sent");
+  TAP_STREQ(got, "pong", "only the caller's bytes arrived");
+  close(fd);
+  close(peer);
+  wire_free(w);
+}
+
 int main(void)
 {
   test_nonblocking();
@@ -640,6 +674,7 @@ int main(void)
   test_body_early_and_late();
   test_body_many_reads();
   test_read_after_finish();
+  test_raw_and_detach();
   test_after_body_ignored();
   test_after_body_in_socket();
   test_truncated_body();

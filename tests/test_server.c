@@ -751,6 +751,12 @@ static void test_handoff(void)
          "payload + rest read from the fd form the request and its body");
   free(reply);
   close(cp[1]);
+  {
+    char done[4];
+    ssize_t n = recv(hp[1], done, sizeof done, MSG_DONTWAIT);
+    TAP_OK(n == 1 && done[0] == 'D',
+           "after the request is freed, 'D' comes back on the handoff socket");
+  }
 
   /* A TCP connection, the whole header block as payload, body on the fd;
    * before it, a message without a descriptor and one too large. */
