@@ -39,7 +39,10 @@
  *    `500`, or, when headers already went out, resets a TCP connection so
  *    that the front server never mistakes a cut response for a whole one
  *    (a Unix socket cannot be reset: send `Content-Length` when the length
- *    is known, so that the front server can tell).
+ *    is known, so that the front server can tell). A TCP connection is
+ *    also reset by the kernel if the process dies before the request is
+ *    finished: accepted TCP connections carry `SO_LINGER` {1, 0} until
+ *    their normal close.
  *
  * The standalone parser (scgi_parser_new(), scgi_parse()) needs no socket:
  * event loops and proxies feed it bytes as they arrive.

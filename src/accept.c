@@ -90,6 +90,8 @@ static int make_request(int fd, const struct sockaddr *peer,
   req = scgi__request_new(fd, cfg, prefix, prefix_len);
   if (req == NULL)
     return SCGI_ENOMEM;
+  if (peer->sa_family == AF_INET || peer->sa_family == AF_INET6)
+    scgi__request_arm_abort(req);
   format_peer(peer, req->peer, sizeof req->peer);
   *out = req;
   return 0;

@@ -145,6 +145,7 @@ struct scgi_request {
   int read_error;        /* sticky scgi_read() error (SCGI_ETRUNCATED) */
   bool linger;           /* rejected: more input may follow, drain it first */
   bool detached;         /* the caller took the connection: never touch fd */
+  bool abort_armed;      /* TCP: SO_LINGER {1, 0} until a normal close */
   int handoff_done_fd;   /* handoff socket to report the end on, or -1 */
 
   /* Response. */
@@ -182,6 +183,11 @@ int scgi__request_read_header(scgi_request *req);
 /* Sends "Status: 400 Bad Request" with `reason` as body, best effort and
  * without waiting on a peer that does not read. */
 void scgi__request_reject(scgi_request *req, const char *reason);
+
+/* TCP connections only: makes the kernel reset the connection if this
+ * process dies before the response is complete, so that the front server
+ * sees an error, not a short response; a normal close disarms it. */
+void scgi__request_arm_abort(scgi_request *req);
 
 /* Closes the connection and frees the request without sending anything. */
 void scgi__request_destroy(scgi_request *req);

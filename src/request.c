@@ -248,12 +248,30 @@ static void discard_input(int fd, uint64_t max_bytes, unsigned budget_ms)
   }
 }
 
+void scgi__request_arm_abort(scgi_request *req)
+{
+  struct linger lin = {.l_onoff = 1, .l_linger = 0};
+
+  if (setsockopt(req->fd, SOL_SOCKET, SO_LINGER, &lin, sizeof lin) == 0)
+    req->abort_armed = true;
+}
+
+static void disarm_abort(scgi_request *req)
+{
+  struct linger lin = {.l_onoff = 0, .l_linger = 0};
+
+  if (req->abort_armed)
+    (void)setsockopt(req->fd, SOL_SOCKET, SO_LINGER, &lin, sizeof lin);
+  req->abort_armed = false;
+}
+
 void scgi__request_close(scgi_request *req, unsigned drain_ms)
 {
   uint64_t pending = req->linger ? DRAIN_MAX_BYTES : unread_body(req);
 
   if (req->fd < 0)
     return;
+  disarm_abort(req);
   if (pending > 0 && drain_ms > 0) {
     /* Our FIN tells the peer the response is complete; it then closes,
      * which ends the draining early. */
@@ -319,6 +337,7 @@ int scgi_request_detach(scgi_request *req)
 
   if (!req || req->fd < 0 || req->headers_sent || req->finished)
     return SCGI_ESTATE;
+  disarm_abort(req);
   fd = req->fd;
   req->fd = -1;
   req->detached = true;

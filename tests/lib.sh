@@ -6,7 +6,8 @@
 # Source it from a bash script. It provides:
 #  - TAP output: tap_ok, tap_check, tap_diag, tap_skip_all, tap_done;
 #  - processes stopped by PID at exit (also on failure or a signal):
-#    lib_spawn, lib_stop;
+#    lib_spawn, lib_stop; commands run first at exit: lib_at_exit;
+#  - processes: lib_running, lib_children; time: lib_now_ms;
 #  - temporary directories removed at exit: lib_tmpdir;
 #  - nginx in a private prefix: lib_find_nginx, lib_free_port,
 #    lib_nginx_start.
@@ -47,6 +48,18 @@ tap_skip() {
   printf 'ok %d - %s # SKIP %s\n' "$tap_count" "$1" "$2"
 }
 
+# tap_todo STATUS DESCRIPTION REASON: a check of a known gap, reported as
+# TAP "TODO" (an expected failure; passing turns it into an unexpected
+# pass, which fails the run so that the TODO gets removed).
+tap_todo() {
+  tap_count=$((tap_count + 1))
+  if [ "$1" -eq 0 ]; then
+    printf 'ok %d - %s # TODO %s\n' "$tap_count" "$2" "$3"
+  else
+    printf 'not ok %d - %s # TODO %s\n' "$tap_count" "$2" "$3"
+  fi
+}
+
 # tap_diag TEXT...: a comment line in the TAP stream.
 tap_diag() {
   printf '# %s\n' "$*"
@@ -74,9 +87,14 @@ tap_done() {
 
 lib_pids=""
 lib_dirs=""
+lib_exit_hooks=""
 
 lib_cleanup() {
-  local pid dir
+  local pid dir hook
+  for hook in $lib_exit_hooks; do
+    "$hook" || true
+  done
+  lib_exit_hooks=""
   for pid in $lib_pids; do
     lib_stop "$pid"
   done
@@ -153,6 +171,40 @@ lib_wait_for() {
 # lib_alive PID: true while the process runs.
 lib_alive() {
   kill -0 "$1" 2>/dev/null
+}
+
+# lib_at_exit FUNCTION: runs FUNCTION (a name, no arguments) at exit,
+# before the processes of lib_spawn are stopped: e.g. to stop processes
+# that a spawned process started itself.
+lib_at_exit() {
+  lib_exit_hooks="$lib_exit_hooks $1"
+}
+
+# lib_running PID: true while the process exists and is not a zombie
+# (a child of an exited process may wait a while to be reaped).
+lib_running() {
+  local state
+  state=$(sed 's/^.*) \(.\).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+# lib_children PID: prints the PIDs of PID's running children, one a line
+# (read from /proc: needs no pgrep).
+lib_children() {
+  local parent=$1 stat line fields
+  for stat in /proc/[0-9]*/stat; do
+    read -r line 2>/dev/null <"$stat" || continue
+    # "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses.
+    read -r -a fields <<<"${line##*) }"
+    if [ "${fields[1]:-}" = "$parent" ] && [ "${fields[0]}" != Z ]; then
+      printf '%s\n' "${line%% *}"
+    fi
+  done
+}
+
+# lib_now_ms: prints the time in milliseconds (for durations).
+lib_now_ms() {
+  date +%s%3N
 }
 
 # ---------------------------------------------------------------- nginx

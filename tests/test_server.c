@@ -1221,6 +1221,75 @@ static void test_emfile(void)
   scgi_server_free(a.srv);
 }
 
+/* Reads until EOF or error; returns 0 for a clean EOF, else -errno. */
+static int read_to_end(int fd, char *buf, size_t cap, size_t *len)
+{
+  *len = 0;
+  for (;;) {
+    ssize_t n = read(fd, buf + *len, cap - *len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return -errno;
+    if (n == 0)
+      return 0;
+    *len += (size_t)n;
+    if (*len == cap)
+      return -ENOBUFS;
+  }
+}
+
+/* Accepts one request over TCP in a child process, which answers part of
+ * a response and then dies (or finishes normally when `die` is false). */
+static int tcp_child_answer(int lfd, bool die)
+{
+  char num[32];
+  scgi_request *req;
+  scgi_server *srv;
+
+  snprintf(num, sizeof num, "fd:%d", lfd);
+  if (!(srv = scgi_server_new()) || scgi_server_listen(srv, num) != 0 ||
+      scgi_accept(srv, &req) != 0)
+    _exit(3);
+  scgi_printf(req, "partial");
+  scgi_flush(req);
+  if (die)
+    _exit(1);
+  scgi_request_free(req);
+  _exit(0);
+}
+
+static void test_death_resets_tcp(void)
+{
+  char req[512], buf[4096];
+  uint16_t port;
+  size_t len, got;
+
+  for (int die = 0; die <= 1; die++) {
+    int lfd = tcp_listener(&port), cfd, status, rc;
+    pid_t pid = fork();
+    if (pid == 0)
+      tcp_child_answer(lfd, die);
+    close(lfd);
+    cfd = connect_tcp(port);
+    len = build_request(req, sizeof req, "/die", "");
+    send_all(cfd, req, len);
+    rc = read_to_end(cfd, buf, sizeof buf, &got);
+    waitpid(pid, &status, 0);
+    if (die) {
+      TAP_EQ(rc, -ECONNRESET,
+             "TCP: a process that dies mid-response resets the connection");
+      TAP_OK(got > 0, "TCP: the bytes sent before dying arrived first");
+    } else {
+      TAP_EQ(rc, 0, "TCP: a normal finish closes cleanly (no reset)");
+      buf[got] = '\0';
+      TAP_OK(strstr(buf, "\r\n\r\npartial") != NULL,
+             "TCP: the whole response arrived");
+    }
+    close(cfd);
+  }
+}
+
 int main(void)
 {
   signal(SIGPIPE, SIG_IGN);
@@ -1241,6 +1310,7 @@ int main(void)
   test_bad_requests();
   test_logging();
   test_log_stderr_no_sigpipe();
+  test_death_resets_tcp();
   test_stop();
   test_emfile();
   rmdir(tmpdir);

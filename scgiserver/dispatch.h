@@ -1,0 +1,36 @@
+/*
+ * dispatch.h - what a front thread does with each request: route it to an
+ * app, then hand the connection to a worker or relay it.
+ *
+ * Copyright (C) 2026 The libscgi authors.
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#ifndef SCGISERVER_DISPATCH_H
+#define SCGISERVER_DISPATCH_H
+
+#include <scgi.h>
+
+#include "conf.h"
+
+struct dispatch;
+
+/* Starts the workers of every exec app (proxy apps get a runtime
+ * directory: conf->runtime_dir, or a private one made here and removed by
+ * dispatch_free()). `conf` must outlive the dispatch. Returns 0 or -1
+ * (logged); *out is then NULL. */
+int dispatch_start(const struct conf *conf, struct dispatch **out);
+
+/* The scgi_serve() handler; arg is the struct dispatch. */
+int dispatch_handle(scgi_request *req, void *arg);
+
+/* Stops every app's workers, waiting up to drain_ms for busy ones. */
+void dispatch_stop(struct dispatch *d, unsigned drain_ms);
+
+/* Logs the request counters. */
+void dispatch_log_stats(struct dispatch *d);
+
+/* Frees a stopped dispatch and removes its private directories. NULL
+ * allowed. */
+void dispatch_free(struct dispatch *d);
+
+#endif /* SCGISERVER_DISPATCH_H */

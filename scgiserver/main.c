@@ -1,0 +1,221 @@
+/*
+ * main.c - scgiserver: relays SCGI connections from a front server to
+ * application workers it supervises, or to SCGI applications elsewhere.
+ *
+ * Copyright (C) 2026 The libscgi authors.
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * Threads: scgi_serve() runs the front threads (dispatch.c) on a thread of
+ * its own; workers.c runs a supervisor thread per app; the main thread
+ * only waits for signals. Every thread but the main one starts with
+ * SIGTERM, SIGINT, SIGHUP and SIGUSR1 blocked, so the handlers always run
+ * on the main thread, inside sigsuspend(), with no race between testing a
+ * flag and waiting for the next signal.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <scgi.h>
+
+#include "conf.h"
+#include "dispatch.h"
+#include "log.h"
+
+/* Set by the signal handlers, read by the main loop. */
+static volatile sig_atomic_t stop_requested, reload_requested;
+/* For the SIGTERM handler: scgi_server_stop() is async-signal-safe. */
+static scgi_server *front_server;
+
+static void on_stop(int sig)
+{
+  int saved = errno;
+
+  (void)sig;
+  stop_requested = 1;
+  if (front_server)
+    scgi_server_stop(front_server);
+  errno = saved;
+}
+
+static void on_reload(int sig)
+{
+  (void)sig;
+  reload_requested = 1;
+}
+
+/* SIGUSR1 only wakes the main loop (sent when scgi_serve() returns). */
+static void on_wake(int sig) { (void)sig; }
+
+/* Exit status: 0 when told to stop, 1 on failure, 2 on bad usage. */
+static int load_conf(int argc, char **argv, struct conf *c)
+{
+  char err[512];
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+  switch (conf_load(argc, argv, ncpu > 0 ? (unsigned)ncpu : 1, c, err,
+                    sizeof err)) {
+  case CONF_OK:
+    return -1;
+  case CONF_HELP:
+    fputs(conf_usage, stdout);
+    return 0;
+  case CONF_VERSION:
+    puts("scgiserver (libscgi) " SCGI_VERSION);
+    return 0;
+  default:
+    fprintf(stderr, "scgiserver: %s\n", err);
+    return 2;
+  }
+}
+
+/* Blocks the signals the main loop waits for; *old receives the mask to
+ * wait with. Threads started afterwards inherit the blocked mask. */
+static void block_signals(sigset_t *old)
+{
+  sigset_t set;
+  struct sigaction sa = { .sa_handler = SIG_IGN };
+
+  sigaction(SIGPIPE, &sa, NULL); /* a vanished peer is an error code */
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+static void install_handlers(void)
+{
+  struct sigaction sa;
+
+  memset(&sa, 0, sizeof sa);
+  sigemptyset(&sa.sa_mask);
+  sa.sa_handler = on_stop;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sa.sa_handler = on_reload;
+  sigaction(SIGHUP, &sa, NULL);
+  sa.sa_handler = on_wake;
+  sigaction(SIGUSR1, &sa, NULL);
+}
+
+static int listen_one(scgi_server *srv, const char *address)
+{
+  int rc = scgi_server_listen(srv, address);
+
+  if (rc != 0)
+    log_msg(SCGI_LOG_ERROR, "listen %s: %s", address ? address : "(inherited)",
+            scgi_strerror(rc));
+  return rc == 0 ? 0 : rc == SCGI_EADDRESS ? 2 : 1;
+}
+
+/* The front side: every listener, the header limits, our log. Returns 0
+ * or an exit status. */
+static int open_front(const struct conf *c, scgi_server **out)
+{
+  scgi_server *srv = scgi_server_new();
+  int rc = 0;
+
+  if (!srv) {
+    log_msg(SCGI_LOG_ERROR, "out of memory");
+    return 1;
+  }
+  scgi_server_set_log(srv, log_from_library, NULL);
+  scgi_server_set(srv, SCGI_OPT_READ_TIMEOUT_MS, c->header_timeout_ms);
+  scgi_server_set(srv, SCGI_OPT_MAX_HEADER_BYTES, c->max_header_bytes);
+  if (c->nlisten == 0)
+    rc = listen_one(srv, NULL);
+  for (size_t i = 0; i < c->nlisten && rc == 0; i++)
+    rc = listen_one(srv, c->listen[i]);
+  if (rc != 0) {
+    scgi_server_free(srv);
+    return rc;
+  }
+  *out = srv;
+  return 0;
+}
+
+struct serving {
+  scgi_server *srv;
+  unsigned threads;
+  struct dispatch *dispatch;
+  pthread_t main_thread;
+  volatile sig_atomic_t done;
+  int rc;
+};
+
+static void *serve_thread(void *arg)
+{
+  struct serving *s = arg;
+
+  s->rc = scgi_serve(s->srv, s->threads, dispatch_handle, s->dispatch);
+  s->done = 1;
+  pthread_kill(s->main_thread, SIGUSR1);
+  return NULL;
+}
+
+/* Serves until SIGTERM/SIGINT (or until scgi_serve() gives up); returns
+ * the exit status. */
+static int run(struct serving *s, const sigset_t *wait_mask)
+{
+  pthread_t t;
+  int rc;
+
+  s->main_thread = pthread_self();
+  if ((rc = pthread_create(&t, NULL, serve_thread, s)) != 0) {
+    log_msg(SCGI_LOG_ERROR, "cannot start the front threads: %s",
+            strerror(rc));
+    return 1;
+  }
+  log_msg(SCGI_LOG_INFO, "serving with %u front threads", s->threads);
+  while (!stop_requested && !s->done) {
+    sigsuspend(wait_mask);
+    if (reload_requested) {
+      reload_requested = 0;
+      log_msg(SCGI_LOG_WARNING, "SIGHUP: reload is not supported yet");
+    }
+  }
+  log_msg(SCGI_LOG_INFO, "stopping: finishing requests in progress");
+  scgi_server_stop(s->srv);
+  pthread_join(t, NULL);
+  if (s->rc != 0)
+    log_msg(SCGI_LOG_ERROR, "serving failed: %s", scgi_strerror(s->rc));
+  return s->rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+  struct conf conf;
+  struct serving s = { 0 };
+  sigset_t wait_mask;
+  int rc = load_conf(argc, argv, &conf);
+
+  if (rc >= 0) {
+    conf_free(&conf);
+    return rc;
+  }
+  log_init(conf.log_syslog);
+  block_signals(&wait_mask);
+  rc = open_front(&conf, &s.srv);
+  if (rc == 0 && dispatch_start(&conf, &s.dispatch) != 0)
+    rc = 1;
+  if (rc == 0) {
+    front_server = s.srv;
+    install_handlers();
+    s.threads = conf.threads;
+    rc = run(&s, &wait_mask);
+    dispatch_stop(s.dispatch, conf.drain_timeout_ms);
+    dispatch_log_stats(s.dispatch);
+  }
+  dispatch_free(s.dispatch);
+  front_server = NULL;
+  scgi_server_free(s.srv);
+  conf_free(&conf);
+  return rc;
+}
