@@ -326,7 +326,7 @@ static void test_silent_peer(void)
   TAP_EQ(scgi__request_read_header(req), SCGI_ETIMEDOUT,
          "silent peer: ETIMEDOUT");
   took = elapsed_since(start);
-  TAP_OK(took >= 190 && took < 1000, "silent peer: after ~200 ms (%llu)",
+  TAP_OK(took >= 190 && took < 3000, "silent peer: after ~200 ms (%llu)",
          (unsigned long long)took);
   scgi__request_destroy(req);
   close(peer);
@@ -348,7 +348,7 @@ static void test_slowloris(void)
          "slowloris: cut off by the whole-header deadline");
   took = elapsed_since(start);
   /* The header needs ~2.3 s at this pace: well after the deadline. */
-  TAP_OK(took >= 290 && took < 1000, "slowloris: after ~300 ms (%llu)",
+  TAP_OK(took >= 290 && took < 3000, "slowloris: after ~300 ms (%llu)",
          (unsigned long long)took);
   scgi__request_destroy(req); /* the writer then fails with EPIPE */
   writer_join(&wr);
@@ -603,7 +603,7 @@ static void test_body_timeout(void)
   TAP_EQ(scgi_read(req, got, sizeof got), SCGI_ETIMEDOUT,
          "silent body: ETIMEDOUT");
   took = elapsed_since(start);
-  TAP_OK(took >= 190 && took < 1000, "silent body: after ~200 ms (%llu)",
+  TAP_OK(took >= 190 && took < 3000, "silent body: after ~200 ms (%llu)",
          (unsigned long long)took);
   send_all(peer, "0123456789", 10);
   TAP_EQ(scgi_read(req, got, sizeof got), 10,
