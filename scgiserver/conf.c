@@ -53,9 +53,13 @@ const char conf_usage[] =
     "      --drain-timeout MS    at SIGTERM, wait for busy workers (default\n"
     "                            10000)\n"
     "      --log stderr|syslog   where log lines go (default stderr)\n"
+    "  -d, --daemon              run in the background (default: foreground)\n"
+    "  -p, --pidfile FILE        write the server's pid to FILE\n"
+    "  -u, --user USER           when started as root: run as USER after\n"
+    "                            binding (workers too)\n"
+    "  -g, --group GROUP         and as GROUP (default: USER's group)\n"
     "  -h, --help                this text\n"
     "  -V, --version             the version\n"
-    "Not supported yet: -p/--pidfile, -d/--daemon, -u/--user, -g/--group.\n"
     "Example: scgiserver -l 127.0.0.1:4000 -w 4 -- ./examples/echo\n";
 
 enum key_id {
@@ -280,6 +284,18 @@ static int set_log(struct ctx *x, const char *value)
   return 0;
 }
 
+/* -d takes no value; the file's `daemon` key says yes or no. */
+static int set_daemon(struct ctx *x, const char *value)
+{
+  if (!x->file || strcmp(value, "yes") == 0)
+    x->c->daemonize = 1;
+  else if (strcmp(value, "no") == 0)
+    x->c->daemonize = 0;
+  else
+    return fail(x, "daemon '%s': use yes or no", value);
+  return 0;
+}
+
 static int set_string(struct ctx *x, char **field, const char *value)
 {
   char *copy = strdup(value);
@@ -407,8 +423,16 @@ static int set_key(struct ctx *x, const struct key *k, const char *value)
     return set_exec(x, value);
   case K_ROUTE:
     return add_route(x, value);
-  default: /* pidfile, daemon, user, group */
-    return fail(x, "%s%s is not supported yet", dashes(x), k->name);
+  case K_PIDFILE:
+    return set_string(x, &x->c->pidfile, value);
+  case K_DAEMON:
+    return set_daemon(x, value);
+  case K_USER:
+    return set_string(x, &x->c->user, value);
+  case K_GROUP:
+    return set_string(x, &x->c->group, value);
+  default:
+    return fail(x, "%s%s: unknown key", dashes(x), k->name);
   }
 }
 
@@ -635,6 +659,7 @@ static void conf_init(struct conf *c)
   c->max_header_bytes = c->concurrency = c->drain_timeout_ms = CONF_UNSET;
   c->handoff = -1;
   c->log_syslog = -1;
+  c->daemonize = -1;
 }
 
 static void take_number(unsigned *dst, unsigned src)
@@ -648,6 +673,14 @@ static void take_number(unsigned *dst, unsigned src)
     (dst) = (src);                                                             \
     (src) = NULL;                                                              \
   } while (0)
+
+static void take_string(char **dst, char **src)
+{
+  if (*src) {
+    free(*dst);
+    MOVE(*dst, *src);
+  }
+}
 
 /* The command line overrides the file: numbers one by one; lists and the
  * default app as a whole. */
@@ -665,10 +698,12 @@ static void merge_cli(struct conf *c, struct conf *cli)
     c->handoff = cli->handoff;
   if (cli->log_syslog >= 0)
     c->log_syslog = cli->log_syslog;
-  if (cli->runtime_dir) {
-    free(c->runtime_dir);
-    MOVE(c->runtime_dir, cli->runtime_dir);
-  }
+  if (cli->daemonize >= 0)
+    c->daemonize = cli->daemonize;
+  take_string(&c->runtime_dir, &cli->runtime_dir);
+  take_string(&c->pidfile, &cli->pidfile);
+  take_string(&c->user, &cli->user);
+  take_string(&c->group, &cli->group);
   if (cli->nlisten) {
     free_strs(c->listen, c->nlisten);
     MOVE(c->listen, cli->listen);
@@ -708,6 +743,8 @@ static void global_defaults(struct conf *c, unsigned ncpu)
     c->handoff = HANDOFF_PASS;
   if (c->log_syslog < 0)
     c->log_syslog = 0;
+  if (c->daemonize < 0)
+    c->daemonize = 0;
 }
 
 /* The command line's PROGRAM or --connect: app "default", route "/". */
@@ -828,6 +865,9 @@ void conf_free(struct conf *c)
   free_strs(c->listen, c->nlisten);
   free(c->runtime_dir);
   free(c->config_file);
+  free(c->pidfile);
+  free(c->user);
+  free(c->group);
   free_strs(c->cli_argv, count_strs(c->cli_argv));
   free_addrs(c->cli_connect, c->cli_nconnect);
   memset(c, 0, sizeof *c);

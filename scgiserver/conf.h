@@ -26,7 +26,8 @@
  * exec), route (repeatable; a path prefix matched at a '/' boundary; the
  * only app may omit it, it then gets "/"). Command-line options override
  * the file's global keys. A PROGRAM after `--`, or --connect, defines one
- * more app named "default" with route "/".
+ * more app named "default" with route "/". Global keys pidfile, user and
+ * group take a value like their options; daemon takes yes or no.
  *
  * Ownership: a struct conf owns every string and array it points to;
  * conf_free() releases them all.
@@ -68,6 +69,9 @@ struct conf {
   char *runtime_dir;      /* NULL: a private temporary directory */
   int log_syslog;         /* 1: syslog, 0: stderr; -1 until resolved */
   char *config_file;      /* -c FILE, or NULL */
+  char *pidfile;          /* -p FILE, or NULL */
+  int daemonize;          /* -d: 1; -1 until resolved */
+  char *user, *group;     /* -u, -g: names, or NULL */
   /* Only while parsing: the command line's own app (PROGRAM or connect). */
   char **cli_argv;
   struct addr *cli_connect;

@@ -8,6 +8,13 @@
  * handler runs. Answers that need no app (404, 503, 502 before anything
  * was detached) go through the library's response functions; once the
  * connection is detached, relay.c writes raw bytes.
+ *
+ * Reload (SIGHUP) builds a whole new app table (a new config, new worker
+ * sets) and swaps it in for new requests, tinyproxy-style: a front thread
+ * takes a reference on the current table for the length of one request,
+ * so an old table lives until its last request is through. A retire
+ * thread per old table then waits for that, stops its workers (they
+ * finish what was handed to them within the drain timeout) and frees it.
  */
 #define _GNU_SOURCE /* mkdtemp */
 #include "config.h"
@@ -17,11 +24,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -43,12 +52,40 @@ struct app_rt {
   struct worker_set *ws;  /* exec apps */
   char *dir;              /* proxy exec apps: their socket directory */
   atomic_uint next;       /* connect apps: round robin position */
+  unsigned queue_timeout_ms;
+};
+
+/* One generation of apps: a config and the workers started from it. */
+struct table {
+  const struct conf *conf;
+  struct conf *owned;     /* conf again when the table owns it (reloads);
+                             NULL for dispatch_start()'s */
+  struct app_rt *apps;    /* conf->napps of them, in conf's order */
+  unsigned gen;           /* 0 for dispatch_start()'s, then 1, 2... */
+  unsigned refs;          /* front threads using it; under dispatch.lock */
+};
+
+/* An old table being retired by a thread of its own. */
+struct retiree {
+  struct dispatch *d;
+  struct table *t;        /* freed by the thread */
+  unsigned drain_ms;
+  pthread_t thread;
+  atomic_bool done;       /* the thread has finished: join it */
+  struct retiree *next;
 };
 
 struct dispatch {
-  const struct conf *conf;
-  struct app_rt *apps;    /* conf->napps of them, in conf's order */
-  char *base_dir;         /* the private runtime directory we made */
+  /* Lock invariant: `lock` guards `current` and every table's `refs`. A
+   * reference is only ever taken on the current table, so once a table is
+   * swapped out its count only goes down; `idle` is broadcast when a
+   * table that is not current drops to zero. */
+  pthread_mutex_t lock;
+  pthread_cond_t idle;
+  struct table *current;
+  struct retiree *retiring; /* the main thread's only (reload, stop) */
+  unsigned gens;            /* tables built so far */
+  char *base_dir;           /* the private runtime directory we made */
   atomic_ullong counts[COUNT_N];
 };
 
@@ -183,7 +220,7 @@ static int serve_worker_proxy(struct dispatch *d, struct app_rt *a,
 {
   struct worker_ref ref;
   char who[64];
-  int rc = workers_acquire(a->ws, d->conf->queue_timeout_ms, &ref), fd;
+  int rc = workers_acquire(a->ws, a->queue_timeout_ms, &ref), fd;
 
   if (rc != 0)
     return refuse(d, a, req, rc);
@@ -237,7 +274,7 @@ static int serve_pass(struct dispatch *d, struct app_rt *a,
   struct worker_ref ref;
   size_t len;
   const char *raw;
-  int rc = workers_acquire(a->ws, d->conf->queue_timeout_ms, &ref), fd;
+  int rc = workers_acquire(a->ws, a->queue_timeout_ms, &ref), fd;
 
   if (rc != 0)
     return refuse(d, a, req, rc);
@@ -264,24 +301,52 @@ static int serve_pass(struct dispatch *d, struct app_rt *a,
   return 0;
 }
 
-int dispatch_handle(scgi_request *req, void *arg)
+static struct table *table_get(struct dispatch *d)
 {
-  struct dispatch *d = arg;
+  struct table *t;
+
+  pthread_mutex_lock(&d->lock);
+  t = d->current;
+  t->refs++;
+  pthread_mutex_unlock(&d->lock);
+  return t;
+}
+
+static void table_put(struct dispatch *d, struct table *t)
+{
+  pthread_mutex_lock(&d->lock);
+  if (--t->refs == 0 && t != d->current)
+    pthread_cond_broadcast(&d->idle);
+  pthread_mutex_unlock(&d->lock);
+}
+
+static int handle(struct dispatch *d, struct table *t, scgi_request *req)
+{
   size_t len;
   const char *path = route_path(scgi_request_get(req, "SCRIPT_NAME"),
                                 scgi_request_get(req, "DOCUMENT_URI"),
                                 scgi_request_uri(req), &len);
-  long i = route_match(d->conf, path, len);
+  long i = route_match(t->conf, path, len);
   struct app_rt *a;
 
   if (i < 0)
     return not_found(d, req);
-  a = &d->apps[i];
+  a = &t->apps[i];
   if (a->conf->nconnect)
     return serve_connect(d, a, req);
   if (a->conf->handoff == HANDOFF_PASS)
     return serve_pass(d, a, req);
   return serve_worker_proxy(d, a, req);
+}
+
+int dispatch_handle(scgi_request *req, void *arg)
+{
+  struct dispatch *d = arg;
+  struct table *t = table_get(d);
+  int rc = handle(d, t, req);
+
+  table_put(d, t);
+  return rc;
 }
 
 /* ---- runtime directories ----------------------------------------------- */
@@ -329,9 +394,10 @@ static int make_base_dir(struct dispatch *d)
 
 /* A proxy app's sockets go in a directory of its own, so that apps never
  * collide whatever names workers.c gives its sockets. */
-static int make_app_dir(struct dispatch *d, struct app_rt *a)
+static int make_app_dir(struct dispatch *d, struct table *t,
+                        struct app_rt *a)
 {
-  const char *base = d->conf->runtime_dir;
+  const char *base = t->conf->runtime_dir;
   size_t size;
 
   if (!base) {
@@ -339,10 +405,14 @@ static int make_app_dir(struct dispatch *d, struct app_rt *a)
       return -1;
     base = d->base_dir;
   }
-  size = strlen(base) + strlen(a->conf->name) + 2;
+  /* Reloads add "@GEN": both generations run side by side a moment. */
+  size = strlen(base) + strlen(a->conf->name) + 16;
   if ((a->dir = malloc(size)) == NULL)
     return -1;
-  snprintf(a->dir, size, "%s/%s", base, a->conf->name);
+  if (t->gen == 0)
+    snprintf(a->dir, size, "%s/%s", base, a->conf->name);
+  else
+    snprintf(a->dir, size, "%s/%s@%u", base, a->conf->name, t->gen);
   if (mkdir(a->dir, 0700) != 0) {
     log_msg(SCGI_LOG_ERROR, "app %s: cannot make %s: %s", a->conf->name,
             a->dir, strerror(errno));
@@ -355,24 +425,24 @@ static int make_app_dir(struct dispatch *d, struct app_rt *a)
 
 /* ---- starting and stopping --------------------------------------------- */
 
-static int start_app(struct dispatch *d, struct app_rt *a)
+static int start_app(struct dispatch *d, struct table *t, struct app_rt *a)
 {
   const struct app_conf *c = a->conf;
   struct worker_spec spec = {
       .name = c->name, .argv = c->argv, .count = c->workers,
       .mode = (enum handoff_mode)c->handoff, .concurrency = c->concurrency,
-      .max_requests = c->max_requests, .queue = d->conf->queue,
+      .max_requests = c->max_requests, .queue = t->conf->queue,
       .stop_timeout_ms = STOP_TIMEOUT_MS,
   };
   int rc;
 
   if (!c->argv)
     return 0; /* a connect app: nothing to start */
-  if (c->handoff == HANDOFF_PASS && d->conf->max_header_bytes > 65536)
+  if (c->handoff == HANDOFF_PASS && t->conf->max_header_bytes > 65536)
     log_msg(SCGI_LOG_WARNING, "app %s: max-header-bytes %u is above libscgi's "
             "default: its workers must set SCGI_OPT_MAX_HEADER_BYTES as high, "
-            "or they drop larger handoffs", c->name, d->conf->max_header_bytes);
-  if (c->handoff == HANDOFF_PROXY && make_app_dir(d, a) != 0)
+            "or they drop larger handoffs", c->name, t->conf->max_header_bytes);
+  if (c->handoff == HANDOFF_PROXY && make_app_dir(d, t, a) != 0)
     return -1;
   spec.runtime_dir = a->dir;
   if ((rc = workers_start(&spec, &a->ws)) != 0) {
@@ -386,35 +456,254 @@ static int start_app(struct dispatch *d, struct app_rt *a)
   return 0;
 }
 
+
+/* Stops a table's workers, waiting until `deadline` for busy ones. */
+static void table_stop(struct table *t, const struct timespec *deadline)
+{
+  for (size_t i = 0; i < t->conf->napps; i++) {
+    struct timespec now;
+    long long ms;
+
+    if (!t->apps[i].ws)
+      continue;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (deadline->tv_sec - now.tv_sec) * 1000LL +
+         (deadline->tv_nsec - now.tv_nsec) / 1000000;
+    workers_stop(t->apps[i].ws, ms > 0 ? (unsigned)ms : 0);
+  }
+}
+
+/* Frees a stopped table (and its conf when it owns it). NULL allowed. */
+static void table_free(struct table *t)
+{
+  if (!t)
+    return;
+  for (size_t i = 0; t->apps && i < t->conf->napps; i++) {
+    workers_free(t->apps[i].ws);
+    if (t->apps[i].dir)
+      remove_dir(t->apps[i].dir);
+    free(t->apps[i].dir);
+  }
+  free(t->apps);
+  if (t->owned) {
+    conf_free(t->owned);
+    free(t->owned);
+  }
+  free(t);
+}
+
+static void deadline_in(struct timespec *ts, unsigned ms)
+{
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  ts->tv_sec += ms / 1000;
+  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
+/* A new table for conf with every app's workers started, or NULL (logged;
+ * an owned conf is freed either way on failure). */
+static struct table *table_new(struct dispatch *d, const struct conf *conf,
+                               struct conf *owned)
+{
+  struct table *t = calloc(1, sizeof *t);
+  struct timespec now;
+
+  if (!t || (t->apps = calloc(conf->napps ? conf->napps : 1,
+                              sizeof *t->apps)) == NULL) {
+    free(t);
+    if (owned) {
+      conf_free(owned);
+      free(owned);
+    }
+    log_msg(SCGI_LOG_ERROR, "out of memory");
+    return NULL;
+  }
+  t->conf = conf;
+  t->owned = owned;
+  t->gen = d->gens++;
+  for (size_t i = 0; i < conf->napps; i++) {
+    t->apps[i].conf = &conf->apps[i];
+    t->apps[i].queue_timeout_ms = conf->queue_timeout_ms;
+  }
+  for (size_t i = 0; i < conf->napps; i++) {
+    if (start_app(d, t, &t->apps[i]) != 0) {
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      table_stop(t, &now);
+      table_free(t);
+      return NULL;
+    }
+  }
+  return t;
+}
+
 int dispatch_start(const struct conf *conf, struct dispatch **out)
 {
   struct dispatch *d = calloc(1, sizeof *d);
+  pthread_condattr_t ca;
 
   *out = NULL;
-  if (!d || (d->apps = calloc(conf->napps, sizeof *d->apps)) == NULL) {
-    free(d);
+  if (!d) {
     log_msg(SCGI_LOG_ERROR, "out of memory");
     return -1;
   }
-  d->conf = conf;
-  for (size_t i = 0; i < conf->napps; i++)
-    d->apps[i].conf = &conf->apps[i];
-  for (size_t i = 0; i < conf->napps; i++) {
-    if (start_app(d, &d->apps[i]) != 0) {
-      dispatch_stop(d, 0);
-      dispatch_free(d);
-      return -1;
-    }
+  pthread_mutex_init(&d->lock, NULL);
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&d->idle, &ca);
+  pthread_condattr_destroy(&ca);
+  if ((d->current = table_new(d, conf, NULL)) == NULL) {
+    dispatch_free(d);
+    return -1;
   }
   *out = d;
   return 0;
 }
 
+/* ---- reload ------------------------------------------------------------ */
+
+/* The retire thread of an old table: waits for the front threads still
+ * using it (up to the drain timeout), stops its workers with what is left
+ * of that timeout, waits for any front thread still relaying (its app
+ * connection is gone by then), and frees it. */
+static void *retire_thread(void *arg)
+{
+  struct retiree *r = arg;
+  struct dispatch *d = r->d;
+  struct timespec deadline;
+
+  deadline_in(&deadline, r->drain_ms);
+  pthread_mutex_lock(&d->lock);
+  while (r->t->refs > 0 &&
+         pthread_cond_timedwait(&d->idle, &d->lock, &deadline) != ETIMEDOUT)
+    ;
+  pthread_mutex_unlock(&d->lock);
+  table_stop(r->t, &deadline);
+  pthread_mutex_lock(&d->lock);
+  while (r->t->refs > 0)
+    pthread_cond_wait(&d->idle, &d->lock);
+  pthread_mutex_unlock(&d->lock);
+  log_msg(SCGI_LOG_INFO, "reload: generation %u retired", r->t->gen);
+  table_free(r->t);
+  r->t = NULL;
+  atomic_store(&r->done, true);
+  return NULL;
+}
+
+/* Joins the retire threads that have finished (all of them: wait). */
+static void reap_retirees(struct dispatch *d, bool wait)
+{
+  struct retiree **p = &d->retiring;
+
+  while (*p) {
+    struct retiree *r = *p;
+
+    if (wait || atomic_load(&r->done)) {
+      pthread_join(r->thread, NULL);
+      *p = r->next;
+      free(r);
+    } else {
+      p = &r->next;
+    }
+  }
+}
+
+static void retire(struct dispatch *d, struct table *t, unsigned drain_ms)
+{
+  struct retiree *r = calloc(1, sizeof *r), local = { 0 };
+  int rc;
+
+  if (r) {
+    r->d = d;
+    r->t = t;
+    r->drain_ms = drain_ms;
+    if ((rc = pthread_create(&r->thread, NULL, retire_thread, r)) == 0) {
+      r->next = d->retiring;
+      d->retiring = r;
+      return;
+    }
+    log_msg(SCGI_LOG_WARNING, "reload: no retire thread (%s): retiring the "
+            "old apps here", strerror(rc));
+    free(r);
+  }
+  /* No thread: do the same work here, blocking the main loop meanwhile. */
+  local.d = d;
+  local.t = t;
+  local.drain_ms = drain_ms;
+  retire_thread(&local);
+}
+
+static bool same_strings(char **a, size_t na, char **b, size_t nb)
+{
+  if (na != nb)
+    return false;
+  for (size_t i = 0; i < na; i++)
+    if (strcmp(a[i], b[i]) != 0)
+      return false;
+  return true;
+}
+
+/* Logs the settings that differ but only take effect on a restart. */
+static void log_restart_only(const struct conf *old, const struct conf *c)
+{
+  char list[256] = "";
+  size_t n = 0;
+
+#define CHANGED(cond, name)                                                 \
+  do {                                                                      \
+    if ((cond) && n < sizeof list)                                          \
+      n += (size_t)snprintf(list + n, sizeof list - n, "%s%s",              \
+                            n ? ", " : "", name);                           \
+  } while (0)
+  CHANGED(!same_strings(old->listen, old->nlisten, c->listen, c->nlisten),
+          "listen");
+  CHANGED(old->threads != c->threads, "threads");
+  CHANGED(old->header_timeout_ms != c->header_timeout_ms, "header-timeout");
+  CHANGED(old->max_header_bytes != c->max_header_bytes, "max-header-bytes");
+  CHANGED(old->log_syslog != c->log_syslog, "log");
+#undef CHANGED
+  if (n)
+    log_msg(SCGI_LOG_WARNING, "reload: changed settings that need a "
+            "restart, still running with the old ones: %s", list);
+}
+
+int dispatch_reload(struct dispatch *d, struct conf *conf,
+                    unsigned drain_ms)
+{
+  struct table *t, *old;
+
+  reap_retirees(d, false);
+  log_restart_only(d->current->conf, conf);
+  if ((t = table_new(d, conf, conf)) == NULL) {
+    log_msg(SCGI_LOG_ERROR, "reload failed: keeping the running apps");
+    return -1;
+  }
+  pthread_mutex_lock(&d->lock);
+  old = d->current;
+  d->current = t;
+  if (old->refs == 0)
+    pthread_cond_broadcast(&d->idle);
+  pthread_mutex_unlock(&d->lock);
+  log_msg(SCGI_LOG_INFO, "reloaded: %zu app%s (generation %u)",
+          t->conf->napps, t->conf->napps == 1 ? "" : "s", t->gen);
+  retire(d, old, drain_ms);
+  return 0;
+}
+
+/* ---- stopping ---------------------------------------------------------- */
+
 void dispatch_stop(struct dispatch *d, unsigned drain_ms)
 {
-  for (size_t i = 0; d && i < d->conf->napps; i++)
-    if (d->apps[i].ws)
-      workers_stop(d->apps[i].ws, drain_ms);
+  struct timespec deadline;
+
+  if (!d)
+    return;
+  deadline_in(&deadline, drain_ms);
+  if (d->current)
+    table_stop(d->current, &deadline);
+  reap_retirees(d, true);
 }
 
 void dispatch_log_stats(struct dispatch *d)
@@ -432,15 +721,12 @@ void dispatch_free(struct dispatch *d)
 {
   if (!d)
     return;
-  for (size_t i = 0; i < d->conf->napps; i++) {
-    workers_free(d->apps[i].ws);
-    if (d->apps[i].dir)
-      remove_dir(d->apps[i].dir);
-    free(d->apps[i].dir);
-  }
+  reap_retirees(d, true);
+  table_free(d->current);
   if (d->base_dir)
     remove_dir(d->base_dir);
   free(d->base_dir);
-  free(d->apps);
+  pthread_cond_destroy(&d->idle);
+  pthread_mutex_destroy(&d->lock);
   free(d);
 }

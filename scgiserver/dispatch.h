@@ -20,10 +20,21 @@ struct dispatch;
  * (logged); *out is then NULL. */
 int dispatch_start(const struct conf *conf, struct dispatch **out);
 
+/* Reload: starts the workers of every app of `conf` (taken: heap
+ * allocated, conf_load()ed, freed by the dispatch) and swaps them in for
+ * new requests; the previous apps stop in the background once the
+ * requests that picked them are done (their workers get up to drain_ms),
+ * then are freed. Logs "reloaded: N apps" and the changed settings that
+ * need a restart (listen, threads, header limits, log). Returns 0, or -1
+ * (logged) with the running apps untouched. Main thread only, between
+ * dispatch_start() and dispatch_stop(). */
+int dispatch_reload(struct dispatch *d, struct conf *conf, unsigned drain_ms);
+
 /* The scgi_serve() handler; arg is the struct dispatch. */
 int dispatch_handle(scgi_request *req, void *arg);
 
-/* Stops every app's workers, waiting up to drain_ms for busy ones. */
+/* Stops every app's workers, waiting up to drain_ms for busy ones, and
+ * waits for the apps retired by reloads to be stopped. */
 void dispatch_stop(struct dispatch *d, unsigned drain_ms);
 
 /* Logs the request counters. */

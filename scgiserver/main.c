@@ -18,12 +18,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <scgi.h>
 
 #include "conf.h"
+#include "daemon.h"
 #include "dispatch.h"
 #include "log.h"
 
@@ -148,6 +150,8 @@ struct serving {
   pthread_t main_thread;
   volatile sig_atomic_t done;
   int rc;
+  int argc;        /* the command line, parsed again on SIGHUP */
+  char **argv;
 };
 
 static void *serve_thread(void *arg)
@@ -158,6 +162,30 @@ static void *serve_thread(void *arg)
   s->done = 1;
   pthread_kill(s->main_thread, SIGUSR1);
   return NULL;
+}
+
+/* SIGHUP: parses the same command line again, so the config file is
+ * re-read (with none, the same settings give fresh workers); a bad config
+ * is logged and the running one kept. */
+static void reload(struct serving *s)
+{
+  char err[512];
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  struct conf *c = calloc(1, sizeof *c);
+
+  if (!c) {
+    log_msg(SCGI_LOG_ERROR, "reload failed: out of memory");
+    return;
+  }
+  if (conf_load(s->argc, s->argv, ncpu > 0 ? (unsigned)ncpu : 1, c, err,
+                sizeof err) != CONF_OK) {
+    log_msg(SCGI_LOG_ERROR, "reload failed, keeping the running config: %s",
+            err);
+    conf_free(c);
+    free(c);
+    return;
+  }
+  (void)dispatch_reload(s->dispatch, c, c->drain_timeout_ms);
 }
 
 /* Serves until SIGTERM/SIGINT (or until scgi_serve() gives up); returns
@@ -178,7 +206,8 @@ static int run(struct serving *s, const sigset_t *wait_mask)
     sigsuspend(wait_mask);
     if (reload_requested) {
       reload_requested = 0;
-      log_msg(SCGI_LOG_WARNING, "SIGHUP: reload is not supported yet");
+      log_msg(SCGI_LOG_INFO, "SIGHUP: reloading");
+      reload(s);
     }
   }
   log_msg(SCGI_LOG_INFO, "stopping: finishing requests in progress");
@@ -192,7 +221,8 @@ static int run(struct serving *s, const sigset_t *wait_mask)
 int main(int argc, char **argv)
 {
   struct conf conf;
-  struct serving s = { 0 };
+  struct daemon daemon;
+  struct serving s = { .argc = argc, .argv = argv };
   sigset_t wait_mask;
   int rc = load_conf(argc, argv, &conf);
 
@@ -202,9 +232,15 @@ int main(int argc, char **argv)
   }
   log_init(conf.log_syslog);
   block_signals(&wait_mask);
-  rc = open_front(&conf, &s.srv);
+  rc = daemon_prepare(&conf, &daemon);
+  if (rc == 0)
+    rc = open_front(&conf, &s.srv);
+  /* Before any thread: -d forks, and workers start as the new user. */
+  if (rc == 0)
+    rc = daemon_start(&daemon);
   if (rc == 0 && dispatch_start(&conf, &s.dispatch) != 0)
     rc = 1;
+  daemon_ready(&daemon, rc);
   if (rc == 0) {
     front_server = s.srv;
     install_handlers();
@@ -215,6 +251,7 @@ int main(int argc, char **argv)
   }
   dispatch_free(s.dispatch);
   front_server = NULL;
+  daemon_end(&daemon);
   scgi_server_free(s.srv);
   conf_free(&conf);
   return rc;

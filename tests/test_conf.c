@@ -173,10 +173,6 @@ static void test_cli_errors(void)
   CLI_ERROR("unknown option '-z'", "-z", "p");
   CLI_ERROR("needs a value", "-w");
   CLI_ERROR("needs a value", "--listen");
-  CLI_ERROR("not supported yet", "--pidfile", "/run/x.pid", "p");
-  CLI_ERROR("not supported yet", "-d", "p");
-  CLI_ERROR("not supported yet", "--user", "www", "p");
-  CLI_ERROR("not supported yet", "-g", "www", "p");
   CLI_ERROR("nothing to run", "-l", "127.0.0.1:1");
   CLI_ERROR("not both", "--connect", "127.0.0.1:1", "--", "p");
   CLI_ERROR("address 'nowhere'", "--connect", "nowhere");
@@ -260,6 +256,36 @@ static void test_file_valid(void)
   conf_free(&c);
 }
 
+static void test_operations(void)
+{
+  struct conf c;
+
+  TAP_EQ(LOAD(&c, "p"), CONF_OK, "operations: defaults");
+  TAP_OK(c.daemonize == 0 && !c.pidfile && !c.user && !c.group,
+         "  foreground, no pidfile, no user or group");
+  conf_free(&c);
+  TAP_EQ(LOAD(&c, "-d", "-p", "/run/x.pid", "-u", "www", "-g", "web", "p"),
+         CONF_OK, "operations: short options");
+  TAP_EQ(c.daemonize, 1, "  -d");
+  TAP_STREQ(c.pidfile, "/run/x.pid", "  -p");
+  TAP_STREQ(c.user, "www", "  -u");
+  TAP_STREQ(c.group, "web", "  -g");
+  conf_free(&c);
+  TAP_EQ(LOAD(&c, "-c", file("daemon = yes\npidfile = /a.pid\nuser = u\n"
+                             "group = g\n[app a]\nexec = /x\n"),
+              "--pidfile", "/b.pid", "--user", "v"),
+         CONF_OK, "operations: config keys, the command line overrides");
+  TAP_EQ(c.daemonize, 1, "  daemon = yes");
+  TAP_STREQ(c.pidfile, "/b.pid", "  --pidfile wins");
+  TAP_STREQ(c.user, "v", "  --user wins");
+  TAP_STREQ(c.group, "g", "  group from the file");
+  conf_free(&c);
+  TAP_EQ(LOAD(&c, "-c", file("daemon = no\n[app a]\nexec = /x\n")),
+         CONF_OK, "operations: daemon = no");
+  TAP_EQ(c.daemonize, 0, "  foreground");
+  conf_free(&c);
+}
+
 static void test_file_errors(void)
 {
   file_error("threads = 2\nbogus = 1\n", 2, "unknown key 'bogus'");
@@ -271,7 +297,7 @@ static void test_file_errors(void)
   file_error("config = x\n", 1, "unknown key 'config'");
   file_error("handoff = both\n", 1, "use pass or proxy");
   file_error("log = kernel\n", 1, "use stderr or syslog");
-  file_error("pidfile = /run/x\n", 1, "pidfile is not supported yet");
+  file_error("daemon = maybe\n", 1, "daemon 'maybe': use yes or no");
   file_error("exec = /bin/x\n", 1, "belongs in an [app NAME] section");
   file_error("route = /\n", 1, "belongs in an [app NAME] section");
   file_error("[app a]\nexec=/x\nthreads = 2\n", 3, "is a global key");
@@ -381,6 +407,7 @@ int main(void)
   test_cli_options();
   test_cli_errors();
   test_file_valid();
+  test_operations();
   test_file_errors();
   test_routes();
   test_response_head();
