@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# demo.sh - builds libscgi and runs examples/echo and examples/form behind
-# nginx.
+# demo.sh - builds libscgi and runs examples/echo and examples/form under
+# scgiserver, behind nginx.
 #
 # Copyright (C) 2026 The libscgi authors.
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 # On Debian or Ubuntu: installs what is missing (build tools, nginx, curl;
-# with sudo when not root), builds in build/demo, starts examples/echo and
-# examples/form on two Unix sockets and a private nginx on 127.0.0.1:8080
-# (PORT=... to change it) in front of them: /form and below go to
-# examples/form, everything else to examples/echo. Then waits; Ctrl-C stops
-# all three and removes their files.
+# with sudo when not root), builds in build/demo, starts scgiserver on a
+# Unix socket with two apps of two worker processes each (examples/form
+# for /form and below, examples/echo for everything else) and a private
+# nginx on 127.0.0.1:8080 (PORT=... to change it) that passes every request
+# to scgiserver. Then waits; Ctrl-C stops nginx and scgiserver (which
+# drains and stops its workers) and removes their files.
 # The system's own nginx service, if any, is not touched.
 set -eu
 
@@ -62,7 +63,7 @@ build() {
   fi
   say "building"
   make -s -j"$(nproc 2>/dev/null || echo 2)" examples/echo examples/form \
-    >/dev/null
+    scgiserver/scgiserver >/dev/null
 }
 
 install_deps
@@ -72,42 +73,74 @@ build
 if lib_port_used "$port"; then
   die "port $port is in use; choose another: PORT=8081 $0"
 fi
-trap 'say "stopping echo, form and nginx"; lib_cleanup' EXIT
+case $build in
+  *'"'*) die "the build directory's path holds a double quote: $build" ;;
+esac
+
+srv_pid=""
+# stop_scgiserver: SIGTERM to scgiserver, which finishes the requests in
+# progress and stops its workers; any worker still running after it
+# exits (say scgiserver had to be killed) is killed by PID.
+stop_scgiserver() {
+  local p workers
+  [ -n "$srv_pid" ] || return 0
+  workers=$(lib_children "$srv_pid")
+  lib_stop "$srv_pid" TERM
+  for p in $workers; do
+    lib_running "$p" && kill -s KILL "$p" 2>/dev/null
+  done
+  srv_pid=""
+}
+trap 'say "stopping scgiserver (and its workers) and nginx"
+  stop_scgiserver; lib_cleanup' EXIT
 lib_tmpdir
 dir=$lib_tmp
-echo_sock=$dir/echo.sock
-form_sock=$dir/form.sock
+sock=$dir/scgiserver.sock
 
-lib_spawn "$dir/echo.log" "$build/examples/echo" -t 4 "unix:$echo_sock"
-echo_pid=$lib_pid
-lib_wait_socket "$echo_sock" "$echo_pid" ||
-  { cat "$dir/echo.log" >&2; die "examples/echo did not start"; }
-lib_spawn "$dir/form.log" "$build/examples/form" -t 4 "unix:$form_sock"
-form_pid=$lib_pid
-lib_wait_socket "$form_sock" "$form_pid" ||
-  { cat "$dir/form.log" >&2; die "examples/form did not start"; }
+cat >"$dir/scgiserver.conf" <<EOF
+# scgiserver's configuration for the demo (written by examples/demo.sh).
+listen = unix:$sock
+threads = 8
+drain-timeout = 3000
+
+[app form]
+exec = "$build/examples/form"
+workers = 2
+route = /form
+
+[app echo]
+exec = "$build/examples/echo"
+workers = 2
+route = /
+EOF
+
+lib_spawn "$dir/scgiserver.log" "$build/scgiserver/scgiserver" \
+  -c "$dir/scgiserver.conf"
+srv_pid=$lib_pid
+lib_wait_socket "$sock" "$srv_pid" ||
+  { cat "$dir/scgiserver.log" >&2; die "scgiserver did not start"; }
+# Its four workers (listed below).
+for _ in $(seq 100); do
+  workers=$(lib_children "$srv_pid" | tr '\n' ' ')
+  [ "$(wc -w <<<"$workers")" -ge 4 ] && break
+  sleep 0.05
+done
 
 mkdir "$dir/nginx"
 lib_nginx_start "$dir/nginx" "$port" "
     location / {
       include scgi_params;
-      scgi_pass unix:$echo_sock;
-    }
-    location = /form {
-      include scgi_params;
-      scgi_pass unix:$form_sock;
-    }
-    location /form/ {
-      include scgi_params;
-      scgi_pass unix:$form_sock;
+      scgi_pass unix:$sock;
     }" || die "nginx did not start on 127.0.0.1:$port"
 
 cat <<EOF
 
-examples/echo (pid $echo_pid, 4 threads) listens on unix:$echo_sock
-examples/form (pid $form_pid, 4 threads) listens on unix:$form_sock
-nginx (pid $lib_nginx_pid) on 127.0.0.1:$port forwards /form and below to
-examples/form, everything else to examples/echo.
+scgiserver (pid $srv_pid) listens on unix:$sock
+and runs, as $dir/scgiserver.conf says, 2 workers of
+examples/form for /form and below, 2 of examples/echo for everything else
+(worker pids: ${workers% }); it hands each connection to an idle worker of
+the right app. nginx (pid $lib_nginx_pid) on 127.0.0.1:$port passes every
+request to scgiserver.
 
 Open in a browser:
 
@@ -124,23 +157,23 @@ or try:
 examples/echo lists the CGI variables nginx sent, then echoes the body;
 examples/form answers a post with its fields, and each file's size and
 CRC-32.
-Logs: $dir/echo.log, $dir/form.log and $dir/nginx/error.log
+scgiserver supervises the workers: kill one (kill -9 ${workers%% *}) and it
+starts a new one; the requests go to the others meanwhile.
+Logs: $dir/scgiserver.log
+  and $dir/nginx/error.log
 Press Ctrl-C to stop.
 
 EOF
 
-# Returns when any process ends; Ctrl-C runs the EXIT trap instead.
+# Returns when nginx or scgiserver ends; Ctrl-C runs the EXIT trap instead.
 rc=0
-wait -n "$echo_pid" "$form_pid" "$lib_nginx_pid" || rc=$?
+wait -n "$srv_pid" "$lib_nginx_pid" || rc=$?
 if ! lib_alive "$lib_nginx_pid"; then
   say "nginx exited (status $rc):"
   tail -n 20 "$dir/nginx/error.log" >&2 || true
 fi
-for name in echo form; do
-  pid=${name}_pid
-  if ! lib_alive "${!pid}"; then
-    say "examples/$name exited (status $rc):"
-    tail -n 20 "$dir/$name.log" >&2 || true
-  fi
-done
+if ! lib_alive "$srv_pid"; then
+  say "scgiserver exited (status $rc):"
+  tail -n 20 "$dir/scgiserver.log" >&2 || true
+fi
 exit 1

@@ -87,7 +87,7 @@ static const struct key {
   size_t global_off, app_off; /* NOT_NUM: not a number (or not there) */
   unsigned min, max;
 } keys[] = {
-    { "listen", K_LISTEN, IN_GLOBAL, NOT_NUM, NOT_NUM, 0, 0 },
+    { "listen", K_LISTEN, IN_GLOBAL | IN_APP, NOT_NUM, NOT_NUM, 0, 0 },
     { "workers", K_WORKERS, IN_GLOBAL | IN_APP, G(workers), A(workers), 1, 4096 },
     { "handoff", K_HANDOFF, IN_GLOBAL | IN_APP, NOT_NUM, NOT_NUM, 0, 0 },
     { "connect", K_CONNECT, IN_GLOBAL | IN_APP, NOT_NUM, NOT_NUM, 0, 0 },
@@ -402,15 +402,47 @@ static int add_route(struct ctx *x, const char *value)
   return 0;
 }
 
+/* Who listens on `address` already: "the global listen", "app 'NAME'",
+ * written into buf; NULL when nobody does. */
+static const char *listen_owner(const struct conf *c, const char *address,
+                                char *buf, size_t size)
+{
+  for (size_t j = 0; j < c->nlisten; j++)
+    if (strcmp(c->listen[j], address) == 0)
+      return "the global listen";
+  for (size_t i = 0; i < c->napps; i++)
+    for (size_t j = 0; j < c->apps[i].nlisten; j++)
+      if (strcmp(c->apps[i].listen[j], address) == 0) {
+        snprintf(buf, size, "app '%s'", c->apps[i].name);
+        return buf;
+      }
+  return NULL;
+}
+
+/* A global listener, or (in an [app]) one of the app's own. */
+static int add_listen(struct ctx *x, const char *value)
+{
+  struct app_conf *app = cur_app(x);
+  char buf[300];
+  const char *owner = listen_owner(x->c, value, buf, sizeof buf);
+
+  if (owner)
+    return fail(x, "%slisten '%s' is already used by %s", dashes(x), value,
+                owner);
+  if (push_str(app ? &app->listen : &x->c->listen,
+               app ? &app->nlisten : &x->c->nlisten, value,
+               strlen(value)) != 0)
+    return fail(x, "out of memory");
+  return 0;
+}
+
 static int set_key(struct ctx *x, const struct key *k, const char *value)
 {
   if (k->global_off != NOT_NUM || k->app_off != NOT_NUM)
     return set_number(x, k, value);
   switch (k->id) {
   case K_LISTEN:
-    if (push_str(&x->c->listen, &x->c->nlisten, value, strlen(value)) != 0)
-      return fail(x, "out of memory");
-    return 0;
+    return add_listen(x, value);
   case K_HANDOFF:
     return set_handoff(x, value);
   case K_CONNECT:
@@ -785,9 +817,11 @@ static int check_app(struct ctx *x, struct app_conf *app)
        app->concurrency != CONF_UNSET || app->max_requests != CONF_UNSET))
     return fail(x, "app '%s': workers, handoff, concurrency and max-requests "
                    "apply to exec apps only", app->name);
-  if (app->nroutes == 0 && x->c->napps > 1)
-    return fail(x, "app '%s' has no route", app->name);
-  if (app->nroutes == 0 && push_str(&app->routes, &app->nroutes, "/", 1) != 0)
+  /* An app with listeners of its own is reached through them. */
+  if (app->nroutes == 0 && app->nlisten == 0 && x->c->napps > 1)
+    return fail(x, "app '%s' has neither route nor listen", app->name);
+  if (app->nroutes == 0 && app->nlisten == 0 &&
+      push_str(&app->routes, &app->nroutes, "/", 1) != 0)
     return fail(x, "out of memory");
   return 0;
 }
@@ -805,6 +839,24 @@ static void app_defaults(const struct conf *c, struct app_conf *app)
     app->handoff = c->handoff;
 }
 
+/* The command line's --listen replaced the file's global ones: it may
+ * name an app's own listener. */
+static int check_cli_listen(struct ctx *x)
+{
+  const struct conf *c = x->c;
+
+  for (size_t i = 0; i < c->napps; i++)
+    for (size_t j = 0; j < c->apps[i].nlisten; j++)
+      for (size_t k = 0; k < c->nlisten; k++)
+        if (strcmp(c->apps[i].listen[j], c->listen[k]) == 0) {
+          x->file = c->config_file;
+          x->line = c->apps[i].line;
+          return fail(x, "listen '%s' of app '%s' is also a global listen",
+                      c->listen[k], c->apps[i].name);
+        }
+  return 0;
+}
+
 static int finish(struct conf *c, unsigned ncpu, char *err, size_t errsize)
 {
   struct ctx x = { c, NULL, 0, SIZE_MAX, err, errsize };
@@ -817,6 +869,8 @@ static int finish(struct conf *c, unsigned ncpu, char *err, size_t errsize)
   if (c->napps == 0)
     return fail(&x, "nothing to run: give -- PROGRAM, --connect ADDRESS or "
                     "-c FILE with [app NAME] sections (see --help)");
+  if (check_cli_listen(&x) != 0)
+    return -1;
   for (size_t i = 0; i < c->napps; i++) {
     /* The command line's app has no line: report it without one. */
     x.file = c->apps[i].line ? c->config_file : NULL;
@@ -855,6 +909,7 @@ static void app_free(struct app_conf *app)
   free_strs(app->argv, count_strs(app->argv));
   free_addrs(app->connect, app->nconnect);
   free_strs(app->routes, app->nroutes);
+  free_strs(app->listen, app->nlisten);
 }
 
 void conf_free(struct conf *c)

@@ -20,12 +20,22 @@
  *     connect = 10.0.0.2:4000
  *     route = /old
  *
+ *     [app admin]
+ *     exec = /srv/admin/app
+ *     listen = 127.0.0.1:4001
+ *
  * `key = value` lines, `#` comments and blank lines. App keys: exec (split
  * on spaces, double quotes group), workers, handoff, concurrency,
  * max-requests, app-timeout (exec apps), connect (repeatable; instead of
  * exec), route (repeatable; a path prefix matched at a '/' boundary; the
- * only app may omit it, it then gets "/"). Command-line options override
- * the file's global keys. A PROGRAM after `--`, or --connect, defines one
+ * only app may omit it, it then gets "/"), listen (repeatable; a front
+ * listener of the app's own: every request arriving there goes to it,
+ * whatever the path; an app with one needs no route). An address may be
+ * listened on once only, globally or by one app. The global listeners
+ * route by path prefix among the apps with routes; with no global listen,
+ * the inherited listener is used only when no app has a listen of its own.
+ * Command-line options override the file's global keys (--listen replaces
+ * the global listen lines, not the apps' own). A PROGRAM after `--`, or --connect, defines one
  * more app named "default" with route "/". Global keys pidfile, user and
  * group take a value like their options; daemon takes yes or no.
  *
@@ -51,6 +61,10 @@ struct app_conf {
   size_t nconnect;
   char **routes;          /* path prefixes, each starting with '/' */
   size_t nroutes;
+  char **listen;          /* front addresses of its own: every request
+                             arriving there is this app's, whatever the
+                             path */
+  size_t nlisten;
   unsigned workers, concurrency, max_requests, app_timeout_ms;
   int handoff;            /* enum handoff_mode; -1 until resolved */
   unsigned line;          /* of its [app] header; 0 on the command line */

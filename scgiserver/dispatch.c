@@ -320,17 +320,29 @@ static void table_put(struct dispatch *d, struct table *t)
   pthread_mutex_unlock(&d->lock);
 }
 
-static int handle(struct dispatch *d, struct table *t, scgi_request *req)
+static int handle(struct dispatch *d, struct table *t, const char *listen,
+                  scgi_request *req)
 {
   size_t len;
-  const char *path = route_path(scgi_request_get(req, "SCRIPT_NAME"),
-                                scgi_request_get(req, "DOCUMENT_URI"),
-                                scgi_request_uri(req), &len);
-  long i = route_match(t->conf, path, len);
+  const char *path;
+  long i;
   struct app_rt *a;
 
-  if (i < 0)
-    return not_found(d, req);
+  if (listen) {
+    /* An app's own listener; a reload may have dropped that app. */
+    if ((i = route_listener(t->conf, listen)) < 0) {
+      log_msg(SCGI_LOG_INFO, "404: no app listens on %s any more (%s)",
+              listen, uri(req));
+      return reply(d, req, 404, "404 Not Found: no application serves "
+                                "this listener.\n");
+    }
+  } else {
+    path = route_path(scgi_request_get(req, "SCRIPT_NAME"),
+                      scgi_request_get(req, "DOCUMENT_URI"),
+                      scgi_request_uri(req), &len);
+    if ((i = route_match(t->conf, path, len)) < 0)
+      return not_found(d, req);
+  }
   a = &t->apps[i];
   if (a->conf->nconnect)
     return serve_connect(d, a, req);
@@ -341,9 +353,10 @@ static int handle(struct dispatch *d, struct table *t, scgi_request *req)
 
 int dispatch_handle(scgi_request *req, void *arg)
 {
-  struct dispatch *d = arg;
+  const struct dispatch_front *f = arg;
+  struct dispatch *d = f->d;
   struct table *t = table_get(d);
-  int rc = handle(d, t, req);
+  int rc = handle(d, t, f->listen, req);
 
   table_put(d, t);
   return rc;
@@ -645,6 +658,24 @@ static bool same_strings(char **a, size_t na, char **b, size_t nb)
   return true;
 }
 
+
+/* Whether every app of `a` with listeners of its own has the same ones,
+ * under the same name, in `b`. */
+static bool app_listens_kept(const struct conf *a, const struct conf *b)
+{
+  for (size_t i = 0; i < a->napps; i++) {
+    const struct app_conf *x = &a->apps[i], *y = NULL;
+    if (x->nlisten == 0)
+      continue;
+    for (size_t j = 0; j < b->napps && !y; j++)
+      if (strcmp(b->apps[j].name, x->name) == 0)
+        y = &b->apps[j];
+    if (!y || !same_strings(x->listen, x->nlisten, y->listen, y->nlisten))
+      return false;
+  }
+  return true;
+}
+
 /* Logs the settings that differ but only take effect on a restart. */
 static void log_restart_only(const struct conf *old, const struct conf *c)
 {
@@ -659,6 +690,8 @@ static void log_restart_only(const struct conf *old, const struct conf *c)
   } while (0)
   CHANGED(!same_strings(old->listen, old->nlisten, c->listen, c->nlisten),
           "listen");
+  CHANGED(!app_listens_kept(old, c) || !app_listens_kept(c, old),
+          "an app's listen");
   CHANGED(old->threads != c->threads, "threads");
   CHANGED(old->header_timeout_ms != c->header_timeout_ms, "header-timeout");
   CHANGED(old->max_header_bytes != c->max_header_bytes, "max-header-bytes");

@@ -25,12 +25,22 @@ int dispatch_start(const struct conf *conf, struct dispatch **out);
  * new requests; the previous apps stop in the background once the
  * requests that picked them are done (their workers get up to drain_ms),
  * then are freed. Logs "reloaded: N apps" and the changed settings that
- * need a restart (listen, threads, header limits, log). Returns 0, or -1
+ * need a restart (listen, the apps' own listen, threads, header limits,
+ * log). Returns 0, or -1
  * (logged) with the running apps untouched. Main thread only, between
  * dispatch_start() and dispatch_stop(). */
 int dispatch_reload(struct dispatch *d, struct conf *conf, unsigned drain_ms);
 
-/* The scgi_serve() handler; arg is the struct dispatch. */
+/* What a front server's requests go to: the shared listeners (listen
+ * NULL: routed by path prefix) or one app's own listener (listen: its
+ * address; the request goes to the app of the current config that lists
+ * it, whatever the path). */
+struct dispatch_front {
+  struct dispatch *d;
+  const char *listen;
+};
+
+/* The scgi_serve() handler; arg is a struct dispatch_front. */
 int dispatch_handle(scgi_request *req, void *arg);
 
 /* Stops every app's workers, waiting up to drain_ms for busy ones, and

@@ -5,8 +5,15 @@
  * Copyright (C) 2026 The libscgi authors.
  * SPDX-License-Identifier: GPL-3.0-or-later
  *
- * Threads: scgi_serve() runs the front threads (dispatch.c) on a thread of
- * its own; workers.c runs a supervisor thread per app; the main thread
+ * Front servers: one scgi_server for the global listeners (routed by path
+ * prefix), plus one per listener that an app owns (`listen` in its
+ * section: everything arriving there is that app's). The library's
+ * handler is not told which listener a request came in on, so a server
+ * per owned listener is how the handler knows. The --threads front
+ * threads are split evenly among the servers, at least one each.
+ *
+ * Threads: each server's scgi_serve() runs its front threads (dispatch.c)
+ * on a thread of its own; workers.c runs a supervisor thread per app; the main thread
  * only waits for signals. Every thread but the main one starts with
  * SIGTERM, SIGINT, SIGHUP and SIGUSR1 blocked, so the handlers always run
  * on the main thread, inside sigsuspend(), with no race between testing a
@@ -17,6 +24,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +39,10 @@
 
 /* Set by the signal handlers, read by the main loop. */
 static volatile sig_atomic_t stop_requested, reload_requested;
-/* For the SIGTERM handler: scgi_server_stop() is async-signal-safe. */
-static scgi_server *front_server;
+/* For the SIGTERM handler: scgi_server_stop() is async-signal-safe. Set
+ * before the handlers are installed, cleared after the servers stop. */
+static scgi_server **front_servers;
+static volatile sig_atomic_t nfront_servers;
 
 static void on_stop(int sig)
 {
@@ -40,8 +50,8 @@ static void on_stop(int sig)
 
   (void)sig;
   stop_requested = 1;
-  if (front_server)
-    scgi_server_stop(front_server);
+  for (sig_atomic_t i = 0; i < nfront_servers; i++)
+    scgi_server_stop(front_servers[i]);
   errno = saved;
 }
 
@@ -117,9 +127,11 @@ static int listen_one(scgi_server *srv, const char *address)
   return rc == 0 ? 0 : rc == SCGI_EADDRESS ? 2 : 1;
 }
 
-/* The front side: every listener, the header limits, our log. Returns 0
- * or an exit status. */
-static int open_front(const struct conf *c, scgi_server **out)
+/* One front server: its listeners, the header limits, our log. address
+ * NULL with global set: the global listeners (the inherited one when
+ * there are none). Returns 0 or an exit status. */
+static int open_server(const struct conf *c, const char *address,
+                       scgi_server **out)
 {
   scgi_server *srv = scgi_server_new();
   int rc = 0;
@@ -131,9 +143,11 @@ static int open_front(const struct conf *c, scgi_server **out)
   scgi_server_set_log(srv, log_from_library, NULL);
   scgi_server_set(srv, SCGI_OPT_READ_TIMEOUT_MS, c->header_timeout_ms);
   scgi_server_set(srv, SCGI_OPT_MAX_HEADER_BYTES, c->max_header_bytes);
-  if (c->nlisten == 0)
+  if (address)
+    rc = listen_one(srv, address);
+  else if (c->nlisten == 0)
     rc = listen_one(srv, NULL);
-  for (size_t i = 0; i < c->nlisten && rc == 0; i++)
+  for (size_t i = 0; !address && i < c->nlisten && rc == 0; i++)
     rc = listen_one(srv, c->listen[i]);
   if (rc != 0) {
     scgi_server_free(srv);
@@ -143,24 +157,74 @@ static int open_front(const struct conf *c, scgi_server **out)
   return 0;
 }
 
-struct serving {
+/* A front server and the thread running scgi_serve() on it. */
+struct front {
   scgi_server *srv;
-  unsigned threads;
+  struct dispatch_front route;  /* the handler's argument */
+  struct serving *s;
+  pthread_t thread;
+  bool started;
+  int rc;
+};
+
+struct serving {
+  struct front *fronts;
+  size_t nfronts;
+  unsigned threads;             /* per front server */
   struct dispatch *dispatch;
   pthread_t main_thread;
-  volatile sig_atomic_t done;
-  int rc;
+  volatile sig_atomic_t done;   /* some scgi_serve() returned */
   int argc;        /* the command line, parsed again on SIGHUP */
   char **argv;
 };
 
+/* Opens every front server: the global one unless every listener is an
+ * app's own (and none is global), then one per app-owned listener.
+ * Returns 0 or an exit status; s->fronts holds what was opened. */
+static int open_fronts(const struct conf *c, struct serving *s)
+{
+  size_t owned = 0, n;
+  int rc = 0;
+
+  for (size_t i = 0; i < c->napps; i++)
+    owned += c->apps[i].nlisten;
+  n = owned + (c->nlisten > 0 || owned == 0);
+  if ((s->fronts = calloc(n, sizeof *s->fronts)) == NULL) {
+    log_msg(SCGI_LOG_ERROR, "out of memory");
+    return 1;
+  }
+  if (c->nlisten > 0 || owned == 0)
+    rc = open_server(c, NULL, &s->fronts[s->nfronts++].srv);
+  for (size_t i = 0; i < c->napps && rc == 0; i++)
+    for (size_t j = 0; j < c->apps[i].nlisten && rc == 0; j++) {
+      struct front *f = &s->fronts[s->nfronts++];
+      f->route.listen = c->apps[i].listen[j];
+      rc = open_server(c, f->route.listen, &f->srv);
+    }
+  if (rc != 0)
+    s->nfronts--; /* the last one failed: nothing to free */
+  s->threads = c->threads / (unsigned)n;
+  if (s->threads == 0)
+    s->threads = 1;
+  return rc;
+}
+
+static void free_fronts(struct serving *s)
+{
+  for (size_t i = 0; i < s->nfronts; i++)
+    scgi_server_free(s->fronts[i].srv);
+  free(s->fronts);
+  s->fronts = NULL;
+  s->nfronts = 0;
+}
+
 static void *serve_thread(void *arg)
 {
-  struct serving *s = arg;
+  struct front *f = arg;
 
-  s->rc = scgi_serve(s->srv, s->threads, dispatch_handle, s->dispatch);
-  s->done = 1;
-  pthread_kill(s->main_thread, SIGUSR1);
+  f->rc = scgi_serve(f->srv, f->s->threads, dispatch_handle, &f->route);
+  f->s->done = 1;
+  pthread_kill(f->s->main_thread, SIGUSR1);
   return NULL;
 }
 
@@ -192,16 +256,28 @@ static void reload(struct serving *s)
  * the exit status. */
 static int run(struct serving *s, const sigset_t *wait_mask)
 {
-  pthread_t t;
-  int rc;
+  int rc, status = 0;
 
   s->main_thread = pthread_self();
-  if ((rc = pthread_create(&t, NULL, serve_thread, s)) != 0) {
-    log_msg(SCGI_LOG_ERROR, "cannot start the front threads: %s",
-            strerror(rc));
-    return 1;
+  for (size_t i = 0; i < s->nfronts; i++) {
+    struct front *f = &s->fronts[i];
+    f->s = s;
+    f->route.d = s->dispatch;
+    if ((rc = pthread_create(&f->thread, NULL, serve_thread, f)) != 0) {
+      log_msg(SCGI_LOG_ERROR, "cannot start the front threads: %s",
+              strerror(rc));
+      s->done = 1;
+      status = 1;
+      break;
+    }
+    f->started = true;
   }
-  log_msg(SCGI_LOG_INFO, "serving with %u front threads", s->threads);
+  if (s->nfronts == 1)
+    log_msg(SCGI_LOG_INFO, "serving with %u front threads", s->threads);
+  else
+    log_msg(SCGI_LOG_INFO, "serving with %u front threads on each of %zu "
+            "front servers (global and per-app listeners)", s->threads,
+            s->nfronts);
   while (!stop_requested && !s->done) {
     sigsuspend(wait_mask);
     if (reload_requested) {
@@ -211,11 +287,19 @@ static int run(struct serving *s, const sigset_t *wait_mask)
     }
   }
   log_msg(SCGI_LOG_INFO, "stopping: finishing requests in progress");
-  scgi_server_stop(s->srv);
-  pthread_join(t, NULL);
-  if (s->rc != 0)
-    log_msg(SCGI_LOG_ERROR, "serving failed: %s", scgi_strerror(s->rc));
-  return s->rc == 0 ? 0 : 1;
+  for (size_t i = 0; i < s->nfronts; i++)
+    scgi_server_stop(s->fronts[i].srv);
+  for (size_t i = 0; i < s->nfronts; i++) {
+    if (!s->fronts[i].started)
+      continue;
+    pthread_join(s->fronts[i].thread, NULL);
+    if (s->fronts[i].rc != 0) {
+      log_msg(SCGI_LOG_ERROR, "serving failed: %s",
+              scgi_strerror(s->fronts[i].rc));
+      status = 1;
+    }
+  }
+  return status;
 }
 
 int main(int argc, char **argv)
@@ -234,7 +318,12 @@ int main(int argc, char **argv)
   block_signals(&wait_mask);
   rc = daemon_prepare(&conf, &daemon);
   if (rc == 0)
-    rc = open_front(&conf, &s.srv);
+    rc = open_fronts(&conf, &s);
+  if (rc == 0 &&
+      (front_servers = calloc(s.nfronts, sizeof *front_servers)) == NULL) {
+    log_msg(SCGI_LOG_ERROR, "out of memory");
+    rc = 1;
+  }
   /* Before any thread: -d forks, and workers start as the new user. */
   if (rc == 0)
     rc = daemon_start(&daemon);
@@ -242,17 +331,20 @@ int main(int argc, char **argv)
     rc = 1;
   daemon_ready(&daemon, rc);
   if (rc == 0) {
-    front_server = s.srv;
+    for (size_t i = 0; i < s.nfronts; i++)
+      front_servers[i] = s.fronts[i].srv;
+    nfront_servers = (sig_atomic_t)s.nfronts;
     install_handlers();
-    s.threads = conf.threads;
     rc = run(&s, &wait_mask);
     dispatch_stop(s.dispatch, conf.drain_timeout_ms);
     dispatch_log_stats(s.dispatch);
   }
   dispatch_free(s.dispatch);
-  front_server = NULL;
+  nfront_servers = 0;
+  free(front_servers);
+  front_servers = NULL;
   daemon_end(&daemon);
-  scgi_server_free(s.srv);
+  free_fronts(&s);
   conf_free(&conf);
   return rc;
 }

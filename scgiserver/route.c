@@ -1,5 +1,6 @@
 /*
- * route.c - which app serves a request: longest path prefix.
+ * route.c - which app serves a request: its listener, or the longest
+ * path prefix.
  *
  * Copyright (C) 2026 The libscgi authors.
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -63,4 +64,13 @@ long route_match(const struct conf *c, const char *path, size_t len)
     }
   }
   return best;
+}
+
+long route_listener(const struct conf *c, const char *address)
+{
+  for (size_t i = 0; i < c->napps; i++)
+    for (size_t j = 0; j < c->apps[i].nlisten; j++)
+      if (strcmp(c->apps[i].listen[j], address) == 0)
+        return (long)i;
+  return -1;
 }

@@ -1,5 +1,6 @@
 /*
- * route.h - which app serves a request: longest path prefix.
+ * route.h - which app serves a request: its listener, or the longest
+ * path prefix.
  *
  * Copyright (C) 2026 The libscgi authors.
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -21,5 +22,9 @@ const char *route_path(const char *script_name, const char *document_uri,
  * path[0..len) ending at a '/' boundary ("/app" takes "/app" and
  * "/app/x", not "/apple"), or -1 when none matches. */
 long route_match(const struct conf *c, const char *path, size_t len);
+
+/* Index in c->apps of the app that lists `address` among its own listen
+ * addresses, or -1. */
+long route_listener(const struct conf *c, const char *address);
 
 #endif /* SCGISERVER_ROUTE_H */

@@ -232,9 +232,13 @@ lib_port_used() {
 
 # lib_free_port: prints a TCP port that nothing uses right now.
 lib_free_port() {
-  local p
+  local p low=32768
+  # Stay below the kernel's ephemeral range: a client connection made
+  # meanwhile (curl, nginx upstreams) could otherwise take the port.
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  [ "$low" -gt 11000 ] 2>/dev/null || low=32768
   for _ in $(seq 100); do
-    p=$(( (RANDOM * 32768 + RANDOM) % 30000 + 20000 ))
+    p=$(( (RANDOM * 32768 + RANDOM) % (low - 10000) + 10000 ))
     if ! lib_port_used "$p"; then
       printf '%d\n' "$p"
       return 0

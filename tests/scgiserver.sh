@@ -24,9 +24,11 @@ command -v curl >/dev/null || tap_skip_all "curl not installed"
 scgiserver=$top_builddir/scgiserver/scgiserver
 echo_bin=$top_builddir/examples/echo
 badapp=$top_builddir/tests/badapp
+rawsend=$top_builddir/tests/rawsend
 [ -x "$scgiserver" ] || tap_bail "$scgiserver not built"
 [ -x "$echo_bin" ] || tap_bail "$echo_bin not built"
 [ -x "$badapp" ] || tap_bail "$badapp not built"
+[ -x "$rawsend" ] || tap_bail "$rawsend not built"
 
 test_started_ms=$(lib_now_ms)
 lib_tmpdir
@@ -297,6 +299,65 @@ pid_of() {
   fi
 }
 
+# malformed_front NAME: hostile header blocks straight to scgiserver's
+# front socket (no nginx in between): one tests/cases/*.in per error kind
+# of its .expect ("error NAME ..."), at most 16. Each must get
+# "Status: 400" or a close within 1 s; afterwards a GET through nginx is
+# still byte-exact and the workers are the same processes (none crashed,
+# none restarted).
+malformed_front() {
+  local name=$1 before f kind seen="" n=0 ok=0 n400=0 nclose=0 bad=""
+  local t0 ms max=0 rc first
+  srv_snapshot
+  before=$srv_kids
+  for f in "$top_srcdir"/tests/cases/*.expect; do
+    kind=$(awk '$1 == "error" { print $2; exit }' "$f")
+    [ -n "$kind" ] || continue
+    case " $seen " in *" $kind "*) continue ;; esac
+    seen="$seen $kind"
+    f=${f%.expect}.in
+    n=$((n + 1))
+    t0=$(lib_now_ms)
+    rc=0
+    "$rawsend" "unix:$front" "$f" --timeout-ms 1000 \
+      >"$dir/$name-bad-$n.out" 2>"$dir/$name-bad-$n.err" || rc=$?
+    ms=$(($(lib_now_ms) - t0))
+    [ "$ms" -le "$max" ] || max=$ms
+    first=$(head -n 1 "$dir/$name-bad-$n.out" | tr -d '\r')
+    if [ "$rc" -eq 0 ] && [ "$ms" -le 1000 ] && [[ $first == "Status: 400"* ]]
+    then
+      ok=$((ok + 1)) n400=$((n400 + 1))
+    elif [ "$rc" -eq 0 ] && [ "$ms" -le 1000 ] &&
+         [ ! -s "$dir/$name-bad-$n.out" ]; then
+      ok=$((ok + 1)) nclose=$((nclose + 1))
+    else
+      bad="$bad $(basename "$f") (rawsend exit $rc, $ms ms, '$(snippet "$dir/$name-bad-$n.out")')"
+    fi
+    tap_diag "$name: malformed front input $(basename "$f") ($kind):" \
+      "${first:-closed, no answer} in $ms ms"
+    [ "$n" -lt 16 ] || break
+  done
+  tap_ok "$([ "$n" -ge 10 ]; echo $?)" \
+    "$name: malformed front input: at least 10 error kinds in tests/cases ($n)"
+  is "$n" "$ok" "$name: malformed front input: each answered 'Status: 400' or closed within 1 s${bad:+ (bad:$bad)}"
+  tap_diag "$name: malformed front input: $n sent, $n400 got 400, $nclose closed without an answer, slowest $max ms"
+  code=$(request "$name-after-bad" "$base$get_uri")
+  is 200 "$code" "$name: GET through nginx after the malformed input: status"
+  tap_check "$name: GET after the malformed input: byte-exact apart from REMOTE_PORT/SERVER_PORT" \
+    cmp <(grep -av '^REMOTE_PORT=\|^SERVER_PORT=' "$dir/ref-get.out") \
+    <(grep -av '^REMOTE_PORT=\|^SERVER_PORT=' "$dir/$name-after-bad.out")
+  srv_snapshot
+  is "$before" "$srv_kids" \
+    "$name: malformed front input: no worker restarted (worker pids)"
+  tap_check "$name: malformed front input: no worker exit or crash logged" \
+    not grep -qi 'crashed\|exited\|restarting' "$dir/$name.log"
+}
+
+# not COMMAND [ARGS...]: true when the command fails.
+not() {
+  ! "$@"
+}
+
 # ---------------------------------------------------------------- CLI (i)
 
 cli() {
@@ -339,6 +400,7 @@ if srv_start pass "${common[@]}" -w 2 -- "$echo_bin"; then
   echo_checks pass 200 16
   srv_snapshot
   is 2 "$(wc -w <<<"$srv_kids")" "pass: worker processes ($srv_kids)"
+  malformed_front pass
   srv_stop
 fi
 

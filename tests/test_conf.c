@@ -319,7 +319,7 @@ static void test_file_errors(void)
   file_error("[app a]\nexec = /x\nroute = /a\n[app b]\nexec=/y\nroute = /a\n",
              6, "route '/a' is already used by app 'a'");
   file_error("[app a]\nexec = /x\nroute = /a\n[app b]\nexec = /y\n", 4,
-             "app 'b' has no route");
+             "app 'b' has neither route nor listen");
   file_error("[app a]\nconnect = 127.0.0.1:1\nworkers = 2\n", 1,
              "apply to exec apps only");
   file_error("[app a]\nconnect = 127.0.0.1:99999\n", 2, "address");
@@ -376,6 +376,68 @@ static void test_routes(void)
   TAP_OK(p == NULL && len == 0, "none");
 }
 
+/* App-level listen: the app's own front listeners. */
+static void test_app_listen(void)
+{
+  struct conf c;
+
+  TAP_EQ(LOAD(&c, "-c",
+              file("listen = unix:/g.sock\n"
+                   "[app a]\nexec = /a\nroute = /\n"
+                   "[app b]\nexec = /b\nlisten = unix:/b.sock\n"
+                   "listen = 127.0.0.1:4001\n"
+                   "[app c]\nexec = /c\nroute = /c\nlisten = [::1]:4002\n")),
+         CONF_OK, "app listen keys");
+  TAP_EQ(c.nlisten, 1, "one global listener");
+  TAP_EQ(c.apps[0].nlisten, 0, "app a: none of its own");
+  TAP_EQ(c.apps[1].nlisten, 2, "app b: two of its own");
+  TAP_STREQ(c.apps[1].listen[1], "127.0.0.1:4001", "app b's second");
+  TAP_EQ(c.apps[1].nroutes, 0, "a listener app needs no route");
+  TAP_EQ(route_listener(&c, "unix:/b.sock"), 1, "b's socket: app b");
+  TAP_EQ(route_listener(&c, "[::1]:4002"), 2, "c's listener: app c");
+  TAP_EQ(route_listener(&c, "unix:/g.sock"), -1, "global: no owner");
+  TAP_EQ(route(&c, "/c/x"), 2, "c also has a prefix route");
+  TAP_EQ(route(&c, "/b"), 0, "b is not routed by path");
+  conf_free(&c);
+
+  TAP_EQ(LOAD(&c, "-l", "unix:/cli.sock", "-c",
+              file("[app b]\nexec = /b\nlisten = unix:/b.sock\n"),
+              "--", "prog"),
+         CONF_OK, "command-line app and a listener app");
+  TAP_EQ(c.apps[0].nlisten, 1, "b keeps its own with --listen given");
+  TAP_STREQ(c.apps[1].routes[0], "/", "default app: /");
+  conf_free(&c);
+
+  TAP_EQ(LOAD(&c, "-c", file("[app only]\nexec = /x\nlisten = a:1\n")),
+         CONF_OK, "the only app with a listener");
+  TAP_EQ(c.apps[0].nroutes, 0, "  and no route of its own");
+  conf_free(&c);
+
+  file_error("listen = a:1\n[app a]\nexec = /a\nlisten = a:1\n", 4,
+             "listen 'a:1' is already used by the global listen");
+  file_error("[app a]\nexec = /a\nlisten = a:1\n[app b]\nexec = /b\n"
+             "listen = a:1\n", 6, "listen 'a:1' is already used by app 'a'");
+  file_error("[app a]\nexec = /a\nlisten = a:1\nlisten = a:1\n", 4,
+             "listen 'a:1' is already used by app 'a'");
+  file_error("listen = a:1\nlisten = a:1\n[app a]\nexec = /a\n", 2,
+             "listen 'a:1' is already used by the global listen");
+  file_error("[app a]\nexec = /a\nlisten =\n", 3, "empty value");
+  file_error("[app a]\nexec = /a\nlisten = b:1\n[app b]\nexec = /b\n", 4,
+             "app 'b' has neither route nor listen");
+  CLI_ERROR("--listen 'a:1' is already used by the global listen", "-l",
+            "a:1", "-l", "a:1", "--", "p");
+
+  /* --listen replaces the file's global ones, but may not take an app's. */
+  TAP_EQ(LOAD(&c, "-l", "b:1", "-c",
+              file("[app a]\nexec = /a\nroute = /\n[app b]\nexec = /b\n"
+                   "listen = b:1\n")),
+         CONF_ERROR, "--listen on an app's own address");
+  TAP_OK(strstr(err, ":4: listen 'b:1' of app 'b' is also a global listen") !=
+             NULL,
+         "  message '%s'", err);
+  conf_free(&c);
+}
+
 static void head(const char *text, int want_status, long long want_total)
 {
   int status;
@@ -410,6 +472,7 @@ int main(void)
   test_operations();
   test_file_errors();
   test_routes();
+  test_app_listen();
   test_response_head();
   unlink(conf_path);
   rmdir(dir);
