@@ -173,6 +173,12 @@ static void log_relay(const struct app_rt *a, const char *who,
             "without a response (%s)", name, who, uri(req), why);
     break;
   case RELAY_APP_CUT:
+    if (r->app_died) {
+      log_msg(SCGI_LOG_WARNING, "app %s (%s): the app died after %llu "
+              "response bytes for %s (no Content-Length): front connection "
+              "reset", name, who, (unsigned long long)r->down, uri(req));
+      break;
+    }
     log_msg(SCGI_LOG_WARNING, "app %s (%s): the app failed after %llu "
             "response bytes for %s (%s): front connection reset", name, who,
             (unsigned long long)r->down, uri(req), why);
@@ -188,13 +194,16 @@ static void log_relay(const struct app_rt *a, const char *who,
 /* Relays a request to a connected app socket (taken and closed); returns
  * whether the app misbehaved. */
 static int proxy(struct dispatch *d, struct app_rt *a, scgi_request *req,
-                 int app_fd, const char *who)
+                 int app_fd, const char *who, int (*app_died)(void *),
+                 void *ctx)
 {
   const char *method = scgi_request_method(req);
   struct relay_job job = {
       .content_length = (uint64_t)scgi_request_content_length(req),
       .timeout_ms = a->conf->app_timeout_ms,
       .head = method && strcmp(method, "HEAD") == 0,
+      .app_died = app_died,
+      .ctx = ctx,
   };
   struct relay_result r;
   int fd;
@@ -215,11 +224,37 @@ static int proxy(struct dispatch *d, struct app_rt *a, scgi_request *req,
          r.end == RELAY_TIMEOUT;
 }
 
+/* How long a worker that closed its socket like a dying process gets to
+ * be seen exiting (see relay.c): a live one costs this delay once. */
+#define EXIT_CONFIRM_MS 200
+
+struct worker_check {
+  struct worker_set *ws;
+  const struct worker_ref *ref;
+  char *who;
+  size_t who_size;
+};
+
+/* relay_job.app_died for an own worker: asks its supervisor. */
+static int worker_died(void *ctx)
+{
+  struct worker_check *c = ctx;
+  pid_t pid = 0;
+
+  if (!workers_exited(c->ws, c->ref, EXIT_CONFIRM_MS, &pid))
+    return 0;
+  snprintf(c->who, c->who_size, "worker %u.%u, pid %ld", c->ref->id,
+           c->ref->generation, (long)pid);
+  return 1;
+}
+
 static int serve_worker_proxy(struct dispatch *d, struct app_rt *a,
                               scgi_request *req)
 {
   struct worker_ref ref;
   char who[64];
+  struct worker_check check = { .ws = a->ws, .ref = &ref, .who = who,
+                                .who_size = sizeof who };
   int rc = workers_acquire(a->ws, a->queue_timeout_ms, &ref), fd;
 
   if (rc != 0)
@@ -234,7 +269,8 @@ static int serve_worker_proxy(struct dispatch *d, struct app_rt *a,
     return reply(d, req, 502, "502 Bad Gateway: the application is "
                               "unavailable.\n");
   }
-  workers_release(a->ws, &ref, proxy(d, a, req, fd, who));
+  workers_release(a->ws, &ref,
+                  proxy(d, a, req, fd, who, worker_died, &check));
   return 0;
 }
 
@@ -262,7 +298,7 @@ static int serve_connect(struct dispatch *d, struct app_rt *a,
     return reply(d, req, 502, "502 Bad Gateway: the application is "
                               "unreachable.\n");
   }
-  (void)proxy(d, a, req, fd, target->text);
+  (void)proxy(d, a, req, fd, target->text, NULL, NULL);
   return 0;
 }
 

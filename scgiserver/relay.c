@@ -268,12 +268,14 @@ struct proxy {
   uint64_t body_left;          /* body bytes still to read from the front */
   int up_closed;               /* the app takes no more body bytes */
   int app_eof;
+  int app_hup;                 /* at EOF, the app's socket was fully closed */
   uint64_t sent_down;          /* bytes written to the front */
   int64_t expect;              /* announced response size; -1: unknown */
   int head_request;            /* HEAD: no body whatever the length */
   char *head;                  /* the response's first bytes, HEAD_MAX */
   size_t head_len;
   int head_done;               /* header block read, or too long to tell */
+  const struct relay_job *job;
   struct relay_result *res;
 };
 
@@ -369,7 +371,18 @@ static void read_head(struct proxy *p, const char *buf, size_t n)
 
 /* Over a Unix socket a dying app looks like one that finished: a response
  * is taken as complete only when its header block came whole and the
- * length it announced, if any, arrived. */
+ * length it announced, if any, arrived.
+ *
+ * Telling a finished app from a dead one, when no length was announced
+ * (own workers only, job->app_died): a libscgi application that finishes
+ * shuts down its writing side and keeps its socket open until we close
+ * ours (for at most 2 s), so its EOF comes without POLLHUP; a process that
+ * dies has its socket closed by the kernel: EOF with POLLHUP. POLLHUP
+ * alone is not proof (a program that closes without shutting down, or a
+ * libscgi one whose 2 s ran out while the front was slow, looks the same),
+ * so the supervisor is asked: if that worker process exited (or exits
+ * within a moment), the response is taken as cut and the front connection
+ * is reset; otherwise it is complete. */
 static int response_complete(const struct proxy *p)
 {
   if (!p->head_done)
@@ -392,15 +405,26 @@ static int step_down(struct proxy *p)
     ssize_t n = fill(p->app, &p->down, RELAY_BUF);
     if (n < 0 && n != -EAGAIN)
       return app_failed(p, (int)n);
-    if (n == 0)
+    if (n == 0) {
+      struct pollfd pf = { .fd = p->app, .events = POLLIN | POLLRDHUP };
       p->app_eof = 1;
+      p->app_hup = poll(&pf, 1, 0) == 1 && (pf.revents & POLLHUP);
+    }
     if (n > 0 && !p->head_done)
       read_head(p, p->down.buf, (size_t)n);
     if (n > 0)
       p->res->down += (uint64_t)n;
   }
-  if (p->app_eof && !pending(&p->down))
-    return response_complete(p) ? RELAY_OK : app_failed(p, 0);
+  if (p->app_eof && !pending(&p->down)) {
+    if (!response_complete(p))
+      return app_failed(p, 0);
+    if (p->app_hup && p->expect < 0 && !p->head_request &&
+        p->job->app_died && p->job->app_died(p->job->ctx)) {
+      p->res->app_died = 1;
+      return app_failed(p, 0);
+    }
+    return RELAY_OK;
+  }
   return -1;
 }
 
@@ -483,7 +507,8 @@ static void finish(struct proxy *p, enum relay_end end)
 void relay_proxy(int front_fd, int app_fd, const struct relay_job *job,
                  struct relay_result *out)
 {
-  struct proxy p = { .front = front_fd, .app = app_fd, .res = out,
+  struct proxy p = { .front = front_fd, .app = app_fd, .job = job,
+                     .res = out,
                      .expect = -1, .head_request = job->head };
   const char *raw = job->raw;
   size_t raw_len = job->raw_len, head = netstring_size(raw, raw_len);

@@ -37,6 +37,7 @@ struct relay_result {
   int status;          /* status sent to the front (0: none, or reset) */
   int err;             /* -errno behind a failure, or 0 */
   uint64_t up, down;   /* bytes relayed front->app and app->front */
+  int app_died;        /* RELAY_APP_CUT because job->app_died said so */
 };
 
 /* What relay_proxy() relays. */
@@ -48,6 +49,13 @@ struct relay_job {
   unsigned timeout_ms;      /* every wait without progress, including the
                                one for the first response byte; 0: none */
   int head;                 /* a HEAD request: its response has no body */
+  /* Own workers only (NULL otherwise): called when the app closed its
+   * socket fully after a response whose end cannot be checked (no
+   * Content-Length); returns nonzero when the app's process died, which
+   * makes the response cut. See "Telling a finished app from a dead one"
+   * in relay.c. */
+  int (*app_died)(void *ctx);
+  void *ctx;
 };
 
 /* proxy: writes the raw bytes to app_fd, then relays the rest of the

@@ -1066,6 +1066,43 @@ void workers_release(struct worker_set *ws, const struct worker_ref *ref,
     wake(ws);
 }
 
+#define EXIT_CHECK_MS 5
+
+bool workers_exited(struct worker_set *ws, const struct worker_ref *ref,
+                    unsigned wait_ms, pid_t *pid)
+{
+  int64_t deadline = now_ms() + wait_ms;
+
+  for (;;) {
+    struct proc *p;
+    bool gone;
+    pid_t child = 0;
+    siginfo_t si;
+
+    pthread_mutex_lock(&ws->lock);
+    p = find(ws, ref);
+    gone = !p || p->reaped;
+    if (p) {
+      child = p->pid;
+      if (pid)
+        *pid = child;
+    }
+    pthread_mutex_unlock(&ws->lock);
+    if (gone)
+      return true;
+    /* WNOWAIT: only looks, the supervisor reaps it. ECHILD means it was
+     * reaped meanwhile (p->reaped tells on the next turn). */
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)child, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        si.si_pid != 0)
+      return true;
+    if (now_ms() >= deadline)
+      return false;
+    struct timespec ts = {.tv_nsec = EXIT_CHECK_MS * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+}
+
 void workers_stats(struct worker_set *ws, struct worker_stats *out)
 {
   pthread_mutex_lock(&ws->lock);

@@ -100,6 +100,13 @@ void workers_handed_off(struct worker_set *ws, const struct worker_ref *ref);
 void workers_release(struct worker_set *ws, const struct worker_ref *ref,
                      bool worker_failed);
 
+/* Whether the process behind a held reference (proxy) has exited, or
+ * exits within wait_ms: for a relay whose worker closed its socket in a
+ * way that a dying process would. *pid (may be NULL) gets its pid. Does not
+ * reap it or release the reference. */
+bool workers_exited(struct worker_set *ws, const struct worker_ref *ref,
+                    unsigned wait_ms, pid_t *pid);
+
 /* Counters for logs and the status page: alive workers (started and not
  * failed to exec), busy slots, waiting acquires; connections handed off
  * (pass) or released without failure (proxy); restarts after an exit;

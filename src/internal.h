@@ -196,8 +196,12 @@ void scgi__request_destroy(scgi_request *req);
  * input may be left unread (body bytes, or anything after a reject), shuts
  * down the write side and discards input for at most drain_ms, since closing
  * with unread input makes the kernel send a RST that may destroy the
- * response in the peer's receive buffer. No-op when already closed. */
-void scgi__request_close(scgi_request *req, unsigned drain_ms);
+ * response in the peer's receive buffer. `finished` (a normal finish):
+ * always shuts down and waits (discarding input, at most drain_ms) for the
+ * peer to close, so that the peer can tell a finished application (EOF,
+ * our end still open) from a dead one (socket fully closed). No-op when
+ * already closed. */
+void scgi__request_close(scgi_request *req, unsigned drain_ms, bool finished);
 
 /* ---- listen.c ------------------------------------------------------------ */
 

@@ -265,19 +265,24 @@ static void disarm_abort(scgi_request *req)
   req->abort_armed = false;
 }
 
-void scgi__request_close(scgi_request *req, unsigned drain_ms)
+void scgi__request_close(scgi_request *req, unsigned drain_ms, bool finished)
 {
   uint64_t pending = req->linger ? DRAIN_MAX_BYTES : unread_body(req);
 
   if (req->fd < 0)
     return;
   disarm_abort(req);
-  if (pending > 0 && drain_ms > 0) {
+  if (drain_ms > 0 && (pending > 0 || finished)) {
     /* Our FIN tells the peer the response is complete; it then closes,
-     * which ends the draining early. */
+     * which ends the draining early. After a normal finish we wait for
+     * that close even when no input is owed: it is what tells a finished
+     * application from a dead one over a Unix socket, where both give the
+     * peer an EOF. The peer of a finished one sees its EOF while our end
+     * is still open (poll: no POLLHUP); that of a dead one finds the
+     * socket fully closed (POLLHUP). */
     shutdown(req->fd, SHUT_WR);
-    discard_input(req->fd, pending < DRAIN_MAX_BYTES ? pending
-                                                     : DRAIN_MAX_BYTES,
+    discard_input(req->fd, finished || pending >= DRAIN_MAX_BYTES
+                               ? DRAIN_MAX_BYTES : pending,
                   drain_ms);
   }
   close(req->fd);
@@ -303,7 +308,7 @@ void scgi__request_destroy(scgi_request *req)
   req->finished = true;
   if (req->stream)
     fclose(req->stream);
-  scgi__request_close(req, REJECT_LINGER_MS);
+  scgi__request_close(req, REJECT_LINGER_MS, false);
   report_done(req);
   if (req->in != req->inline_in)
     free(req->in);

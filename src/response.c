@@ -500,7 +500,7 @@ static void end_connection(scgi_request *req, int rc)
   if (rc != 0)
     reset_connection(req); /* the response may be cut: never look whole */
   else
-    scgi__request_close(req, FINISH_DRAIN_MS);
+    scgi__request_close(req, FINISH_DRAIN_MS, true);
 }
 
 int scgi_finish(scgi_request *req)

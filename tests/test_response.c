@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -153,6 +154,9 @@ static void *reader_main(void *arg)
       continue;
     if (n <= 0) {
       r->err = n < 0 ? errno : 0;
+      /* Done, like a front server: the library waits for this after a
+       * normal finish. */
+      shutdown(r->fd, SHUT_WR);
       break;
     }
     r->len += (size_t)n;
@@ -654,6 +658,55 @@ static void test_drain_unread_body(bool tcp)
   free(r.buf);
 }
 
+/* After a normal finish over a Unix socket the library keeps its end open
+ * until the peer closes: EOF without POLLHUP, which is how scgiserver
+ * tells a finished worker from a dead one. */
+static void *finish_main(void *arg)
+{
+  scgi_request *req = arg;
+
+  return (void *)(intptr_t)scgi_finish(req);
+}
+
+static void test_finish_waits_for_peer(void)
+{
+  struct conn c;
+  struct pollfd pf;
+  size_t got = 0;
+  int n_ready;
+  pthread_t t;
+  void *rc;
+  uint64_t start;
+
+  conn_open(&c, false, 0, 5000);
+  TAP_EQ(scgi_printf(c.req, "ok"), 0, "finish waits: respond");
+  pthread_create(&t, NULL, finish_main, c.req);
+  /* reader_main() without its closing shutdown: read to EOF here. */
+  for (char buf[256];;) {
+    ssize_t n = recv(c.peer, buf, sizeof buf, 0);
+    if (n > 0)
+      got += (size_t)n;
+    else if (!(n < 0 && errno == EINTR))
+      break;
+  }
+  pf = (struct pollfd){.fd = c.peer, .events = POLLIN | POLLRDHUP};
+  TAP_OK(got > 0, "finish waits: the peer got the response and EOF");
+  n_ready = poll(&pf, 1, 50);
+  TAP_OK(n_ready == 1 && !(pf.revents & POLLHUP),
+         "finish waits: EOF without POLLHUP (revents 0x%x)", pf.revents);
+  start = scgi__now_ms();
+  shutdown(c.peer, SHUT_WR);
+  pthread_join(t, &rc);
+  TAP_EQ((int)(intptr_t)rc, 0, "finish waits: finish returns 0");
+  TAP_OK(scgi__now_ms() - start < 500,
+         "finish waits: ends as soon as the peer is done (%llu ms)",
+         (unsigned long long)(scgi__now_ms() - start));
+  pf = (struct pollfd){.fd = c.peer, .events = POLLIN | POLLRDHUP};
+  TAP_OK(poll(&pf, 1, 1000) == 1 && (pf.revents & POLLHUP),
+         "finish waits: then its end is closed (POLLHUP)");
+  conn_close(&c);
+}
+
 int main(void)
 {
   test_default_response();
@@ -671,5 +724,6 @@ int main(void)
   test_write_timeout();
   test_drain_unread_body(true);
   test_drain_unread_body(false);
+  test_finish_waits_for_peer();
   return tap_done();
 }

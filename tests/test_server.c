@@ -203,6 +203,9 @@ static char *read_all(int fd)
       break;
     len += (size_t)n;
   }
+  /* Like a front server, be done once the response is: a finished
+   * connection waits for our close (or this FIN). */
+  shutdown(fd, SHUT_WR);
   buf[len] = '\0';
   return buf;
 }
@@ -1231,8 +1234,10 @@ static int read_to_end(int fd, char *buf, size_t cap, size_t *len)
       continue;
     if (n < 0)
       return -errno;
-    if (n == 0)
+    if (n == 0) {
+      shutdown(fd, SHUT_WR); /* done, like a front server */
       return 0;
+    }
     *len += (size_t)n;
     if (*len == cap)
       return -ENOBUFS;
