@@ -8,6 +8,15 @@
  * that accepted it: two descriptors, one buffer per direction, each
  * direction reading only once its buffer is empty (so a slow reader holds
  * back its writer instead of growing memory).
+ *
+ * The bulk of the bytes goes through a pipe with splice(2) instead of the
+ * buffer (no copy to and from user space): the request body once the
+ * header bytes already read are written, and the response once its
+ * header block has been read (the status and length come from those
+ * bytes). The pipe is that direction's buffer: bytes are counted the same
+ * way, when taken from one side and when given to the other. Where splice
+ * is refused (EINVAL: a socket type without it) or no pipe can be had, the
+ * direction stays on the buffer.
  */
 #define _GNU_SOURCE /* POLLRDHUP */
 #include "config.h"
@@ -17,6 +26,7 @@
 #include <scgi.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -260,6 +270,9 @@ struct flow {
   char *buf;
   const char *data;
   size_t off, len;
+  int pipe[2];   /* splice's buffer; -1 until made */
+  size_t piped;  /* bytes in the pipe, still to write */
+  int no_splice; /* refused, or no pipe: recv and send only */
 };
 
 struct proxy {
@@ -279,7 +292,53 @@ struct proxy {
   struct relay_result *res;
 };
 
-static int pending(const struct flow *f) { return f->off < f->len; }
+static int pending(const struct flow *f)
+{
+  return f->off < f->len || f->piped > 0;
+}
+
+/* Spliced bytes are moved, not copied, where the kernel can. */
+#define SPLICE_FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+/* Asked of one splice into the pipe; it takes what fits. */
+#define SPLICE_MAX ((size_t)1 << 20)
+
+static void drop_pipe(struct flow *f)
+{
+  if (f->pipe[0] >= 0) {
+    close(f->pipe[0]);
+    close(f->pipe[1]);
+  }
+  f->pipe[0] = f->pipe[1] = -1;
+  f->piped = 0;
+}
+
+/* Reads into the empty pipe of a flow: bytes, 0 at EOF, -EAGAIN, -errno,
+ * or -EINVAL when splice cannot be used here (the flow then keeps to its
+ * buffer and nothing was read). */
+static ssize_t fill_pipe(int fd, struct flow *f, uint64_t max)
+{
+  ssize_t n;
+
+  if (f->pipe[0] < 0 && pipe2(f->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+    f->pipe[0] = f->pipe[1] = -1;
+    f->no_splice = 1;
+    return -EINVAL;
+  }
+  do
+    n = splice(fd, NULL, f->pipe[1], NULL,
+               max < SPLICE_MAX ? (size_t)max : SPLICE_MAX, SPLICE_FLAGS);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EINVAL || errno == ENOSYS) {
+      drop_pipe(f);
+      f->no_splice = 1;
+      return -EINVAL;
+    }
+    return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  }
+  f->piped = (size_t)n;
+  return n;
+}
 
 /* The header netstring's size: the library validated it, so the digits
  * and the ':' are there. */
@@ -293,10 +352,12 @@ static size_t netstring_size(const char *raw, size_t len)
 }
 
 /* Reads into an empty flow; returns bytes, 0 at EOF, -EAGAIN, -errno. */
-static ssize_t fill(int fd, struct flow *f, uint64_t max)
+static ssize_t fill(int fd, struct flow *f, uint64_t max, int may_splice)
 {
   ssize_t n;
 
+  if (may_splice && !f->no_splice && (n = fill_pipe(fd, f, max)) != -EINVAL)
+    return n;
   do
     n = recv(fd, f->buf, max < RELAY_BUF ? (size_t)max : RELAY_BUF, 0);
   while (n < 0 && errno == EINTR);
@@ -312,7 +373,16 @@ static ssize_t fill(int fd, struct flow *f, uint64_t max)
  * when the peer is gone. */
 static int drain(int fd, struct flow *f, uint64_t *count)
 {
-  while (pending(f)) {
+  while (f->piped > 0) {
+    ssize_t n = splice(f->pipe[0], NULL, fd, NULL, f->piped, SPLICE_FLAGS);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+    f->piped -= (size_t)n;
+    *count += (uint64_t)n;
+  }
+  while (f->off < f->len) {
     ssize_t n = send(fd, f->data + f->off, f->len - f->off, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR)
       continue;
@@ -338,9 +408,11 @@ static int step_up(struct proxy *p)
      * drop the rest of the body and keep reading its response. */
     p->up_closed = 1;
     p->up.off = p->up.len = 0;
+    drop_pipe(&p->up); /* the rest is read and dropped with recv */
+    p->up.no_splice = 1;
   }
   if (!pending(&p->up) && p->body_left > 0) {
-    ssize_t n = fill(p->front, &p->up, p->body_left);
+    ssize_t n = fill(p->front, &p->up, p->body_left, !p->up_closed);
     if (n == 0 || (n < 0 && n != -EAGAIN)) {
       p->res->err = n == 0 ? SCGI_ETRUNCATED : (int)n;
       return RELAY_FRONT_GONE; /* the front gave up before the body ended */
@@ -402,7 +474,11 @@ static int step_down(struct proxy *p)
     }
   }
   if (!pending(&p->down) && !p->app_eof) {
-    ssize_t n = fill(p->app, &p->down, RELAY_BUF);
+    /* The header block is read through the buffer, to be looked at; a
+     * response already whole only has its EOF left (no pipe for that). */
+    int bulk = p->head_done &&
+               !(p->expect >= 0 && p->res->down >= (uint64_t)p->expect);
+    ssize_t n = fill(p->app, &p->down, bulk ? SPLICE_MAX : RELAY_BUF, bulk);
     if (n < 0 && n != -EAGAIN)
       return app_failed(p, (int)n);
     if (n == 0) {
@@ -521,11 +597,15 @@ void relay_proxy(int front_fd, int app_fd, const struct relay_job *job,
     finish(&p, RELAY_APP_EMPTY); /* answers 502 */
     return;
   }
-  p.up = (struct flow){ .buf = bufs, .data = raw, .off = 0, .len = raw_len };
-  p.down = (struct flow){ .buf = bufs + RELAY_BUF, .data = bufs + RELAY_BUF };
+  p.up = (struct flow){ .buf = bufs, .data = raw, .off = 0, .len = raw_len,
+                       .pipe = { -1, -1 } };
+  p.down = (struct flow){ .buf = bufs + RELAY_BUF, .data = bufs + RELAY_BUF,
+                          .pipe = { -1, -1 } };
   p.head = bufs + 2 * RELAY_BUF;
   p.body_left = job->content_length - (raw_len > head ? raw_len - head : 0);
   end = relay_loop(&p, job->timeout_ms);
+  drop_pipe(&p.up);
+  drop_pipe(&p.down);
   free(bufs);
   finish(&p, (enum relay_end)end);
 }
