@@ -326,6 +326,10 @@ __attribute__((noreturn)) static void child_exec(const struct exec_args *a)
   int err_fd = a->err_fd;
 
   child_reset_signals();
+  /* A process group of its own: a terminal's Ctrl-C (or a kill of the
+   * job) reaches scgiserver alone, which then drains and stops its
+   * workers, instead of every worker dying at once under it. */
+  (void)setpgid(0, 0);
   if (err_fd == WORKER_FD) /* dup2() below would overwrite it */
     err_fd = fcntl(err_fd, F_DUPFD_CLOEXEC, WORKER_FD + 1);
   if (a->fd == WORKER_FD ? fcntl(WORKER_FD, F_SETFD, 0) < 0

@@ -648,7 +648,9 @@ static pid_t dump_env(struct ctx *c, enum handoff_mode mode,
 
   snprintf(script, sizeof script,
            "{ env; echo \"pid=$$\"; readlink /proc/$$/fd/3; "
-           "grep SigIgn /proc/$$/status; } > %s.tmp; mv %s.tmp %s; "
+           "grep SigIgn /proc/$$/status; "
+           "echo \"pgrp=$(cut -d' ' -f5 /proc/$$/stat)\"; } > %s.tmp; "
+           "mv %s.tmp %s; "
            "exec sleep 1000",
            out, out, out);
   if (!started(&spec, ws))
@@ -677,6 +679,12 @@ static void test_env(struct ctx *c)
   TAP_OK(file_has(out, "\nsocket:["), "env pass: fd 3 is a socket");
   TAP_EQ(ignored_standard_signals(out), 0,
          "env pass: no standard signal ignored (SIGPIPE, SIGINT reset)");
+  {
+    char want_pgrp[48];
+    snprintf(want_pgrp, sizeof want_pgrp, "\npgrp=%ld\n", (long)pid);
+    TAP_OK(file_has(out, want_pgrp),
+           "env pass: the worker leads a process group of its own");
+  }
   TAP_OK(file_has(out, "\nHOME=") || !getenv("HOME"),
          "env pass: the rest of the environment is kept");
   workers_stop(ws, 0);
