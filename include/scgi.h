@@ -864,12 +864,17 @@ SCGI_API FILE *scgi_stream(scgi_request *req);
  * `Status: 200 OK` with an empty body), then the buffered bytes. Calling
  * it again does nothing and returns the first result.
  *
- * The close is polite: when body bytes were left unread, it first reads
- * and discards them (for at most 2 seconds and 64 MiB), because closing a
- * socket with unread input makes the kernel reset the connection, which
- * can destroy the response before the front server reads it. After a
- * write error the connection is reset instead, so that a cut response is
- * never taken for a whole one.
+ * The close is polite: it shuts down the sending side, then reads and
+ * discards whatever still comes (unread body bytes included) until the
+ * peer closes its side, for at most 2 seconds and 64 MiB, and only then
+ * closes. Closing a socket with unread input would make the kernel reset
+ * the connection, which can destroy the response before the front server
+ * reads it; and keeping the socket until the peer's close lets a relay
+ * such as scgiserver tell a finished response (end of data, socket still
+ * open) from a process that died (socket gone). nginx and scgiserver
+ * close as soon as they see the end of the response. After a write error
+ * the connection is reset instead, so that a cut response is never taken
+ * for a whole one.
  *
  * @param req the request (still to be freed with scgi_request_free()).
  * @return 0 when the whole response was handed to the kernel; otherwise
