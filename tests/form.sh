@@ -33,21 +33,7 @@ mkdir "$dir/nginx"
 locations="
     client_max_body_size 2g;
     location / { include scgi_params; scgi_pass unix:$sock; }"
-started=no
-for _ in 1 2 3; do
-  port=$(lib_free_port)
-  if lib_nginx_start "$dir/nginx" "$port" "$locations" 2>"$dir/nginx.err"
-  then
-    started=yes
-    break
-  fi
-  [ -z "${lib_nginx_pid:-}" ] || lib_stop "$lib_nginx_pid"
-done
-if [ "$started" != yes ]; then
-  sed 's/^/# /' "$dir/nginx.err"
-  tap_bail "nginx did not start"
-fi
-base=http://127.0.0.1:$port
+lib_nginx_up "$dir/nginx" "$locations"
 
 # ---------------------------------------------------------------- helpers
 

@@ -270,6 +270,23 @@ scgi_param  SERVER_NAME        $server_name;
 EOF
 }
 
+# lib_nginx_up PREFIX SERVER_BODY: lib_nginx_start on a free port (three
+# tries, since another process may take the port meanwhile); sets `port` and
+# `base`. Bails out of the TAP run when nginx never starts.
+lib_nginx_up() {
+  local prefix=$1 body=$2
+  for _ in 1 2 3; do
+    port=$(lib_free_port)
+    if lib_nginx_start "$prefix" "$port" "$body" 2>"$prefix.err"; then
+      base=http://127.0.0.1:$port
+      return 0
+    fi
+    [ -z "${lib_nginx_pid:-}" ] || lib_stop "$lib_nginx_pid"
+  done
+  sed 's/^/# /' "$prefix.err"
+  tap_bail "nginx did not start"
+}
+
 # lib_nginx_start PREFIX PORT SERVER_BODY: writes PREFIX/nginx.conf with a
 # server on 127.0.0.1:PORT whose body is SERVER_BODY (locations, where
 # `include scgi_params;` works), starts nginx in the foreground and waits

@@ -30,21 +30,8 @@ front=$dir/front.sock
 conf=$dir/scgiserver.conf
 
 mkdir "$dir/nginx"
-started=no
-for _ in 1 2 3; do
-  port=$(lib_free_port)
-  body="location / { include scgi_params; scgi_pass unix:$front; }"
-  if lib_nginx_start "$dir/nginx" "$port" "$body" 2>"$dir/nginx.err"; then
-    started=yes
-    break
-  fi
-  [ -z "${lib_nginx_pid:-}" ] || lib_stop "$lib_nginx_pid"
-done
-if [ "$started" != yes ]; then
-  sed 's/^/# /' "$dir/nginx.err"
-  tap_bail "nginx did not start"
-fi
-base=http://127.0.0.1:$port
+body="location / { include scgi_params; scgi_pass unix:$front; }"
+lib_nginx_up "$dir/nginx" "$body"
 
 # is EXPECTED ACTUAL DESCRIPTION: a check that shows both values.
 is() {
