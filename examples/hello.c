@@ -1,7 +1,8 @@
-/* hello.c - the smallest libscgi program. Usage: hello [ADDRESS] */
+/* hello.c - the smallest libscgi program. Usage: hello [ADDRESS [THREADS]] */
 #include <scgi.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static scgi_server *srv;
 
@@ -26,7 +27,7 @@ int main(int argc, char **argv)
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
-  rc = scgi_serve(srv, 0, hello, NULL);
+  rc = scgi_serve(srv, argc > 2 ? atoi(argv[2]) : 0, hello, NULL);
   scgi_server_free(srv);
   return rc < 0;
 }
