@@ -403,7 +403,8 @@ SCGI_API scgi_server *scgi_server_new(void);
 /**
  * Closes the server's listeners (removing the Unix socket files it
  * created) and frees it. No thread may still be in scgi_accept() or
- * scgi_serve(). Requests already accepted stay valid. NULL is allowed.
+ * scgi_serve(). Requests already accepted stay valid; connections whose
+ * header block was still arriving are closed. NULL is allowed.
  *
  * @param srv the server.
  */
@@ -506,11 +507,16 @@ SCGI_API int scgi_server_listen(scgi_server *srv, const char *address);
  * reason as body, logged with the reason (and the offending byte's
  * offset) and closed; one that the peer closes or resets before the
  * header block is complete is logged and closed. The wait then goes on.
- * The header block is read by the thread that accepted the connection,
- * so N threads can be held by N slow clients for up to the read timeout. Running out of file descriptors is logged (at most once
- * every 10 seconds) and waited out, retrying every 100 ms, never spun on.
- * No lock is taken: each connection, or each handoff message, goes to
- * exactly one of the waiting threads.
+ * A connection whose header block has not fully arrived does not hold a
+ * thread: it waits in the server's epoll set (a few KiB each), and
+ * whichever calling thread is free goes on reading it when more bytes
+ * come, so slow or silent clients cannot take every thread. After a 400
+ * the rest of the peer's input is discarded there too, for 200 ms.
+ * Running out of file descriptors is logged (at most once every 10
+ * seconds) and waited out, retrying every 100 ms, never spun on. Each
+ * connection, or each handoff message, goes to exactly one of the waiting
+ * threads; TCP listeners use `TCP_DEFER_ACCEPT`, so that a connection is
+ * usually taken with its header block already there.
  *
  * @param srv a server with at least one listener.
  * @param out receives the request, to free with scgi_request_free(); NULL
@@ -518,7 +524,7 @@ SCGI_API int scgi_server_listen(scgi_server *srv, const char *address);
  * @return 0; ::SCGI_ESTOPPED once scgi_server_stop() was called, or once
  *         every listener is a handoff socket that scgiserver closed;
  *         ::SCGI_ENOLISTENER when the server has no listener;
- *         ::SCGI_ENOMEM; or a negated errno value from poll(2), accept(2)
+ *         ::SCGI_ENOMEM; or a negated errno value from epoll_wait(2), accept(2)
  *         or recvmsg(2) for an error that is not about one connection
  *         (`-EBADF` when a listener was closed behind the server's back),
  *         logged.

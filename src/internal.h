@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -144,9 +145,12 @@ struct scgi_request {
   int64_t body_left;     /* body bytes not yet given to the caller */
   int read_error;        /* sticky scgi_read() error (SCGI_ETRUNCATED) */
   bool linger;           /* rejected: more input may follow, drain it first */
+  bool linger_done;      /* ...drained already (or given up): just close */
   bool detached;         /* the caller took the connection: never touch fd */
   bool abort_armed;      /* TCP: SO_LINGER {1, 0} until a normal close */
   int handoff_done_fd;   /* handoff socket to report the end on, or -1 */
+  uint64_t deadline_ms;  /* header block due by then (monotonic; 0: never) */
+  uint32_t room_slot;    /* while in the waiting room (room.c) */
 
   /* Response. */
   int status;
@@ -175,11 +179,11 @@ struct scgi_request {
 scgi_request *scgi__request_new(int fd, const struct scgi__conn_settings *cfg,
                                 const char *prefix, size_t prefix_len);
 
-/* Reads and parses the header block within cfg.read_timeout_ms. Returns 0
- * when complete, or the error (parser error, SCGI_ETRUNCATED,
- * SCGI_ETIMEDOUT, -errno). */
+/* Reads what has arrived of the header block without waiting, and parses
+ * it. Returns 0 once the block is complete, -EAGAIN when more is needed
+ * (poll the fd for input), SCGI_ETIMEDOUT past deadline_ms (set at
+ * creation from cfg.read_timeout_ms), or another error. */
 int scgi__request_read_header(scgi_request *req);
-
 /* Sends "Status: 400 Bad Request" with `reason` as body, best effort and
  * without waiting on a peer that does not read. */
 void scgi__request_reject(scgi_request *req, const char *reason);
@@ -189,6 +193,16 @@ void scgi__request_reject(scgi_request *req, const char *reason);
  * sees an error, not a short response; a normal close disarms it. */
 void scgi__request_arm_abort(scgi_request *req);
 
+/* For a rejected request (scgi__request_reject()) whose remaining input
+ * is discarded by the server's waiting room rather than by
+ * scgi__request_destroy(), which would wait: shuts down our side and sets
+ * deadline_ms to when to stop discarding. */
+void scgi__request_linger_start(scgi_request *req);
+/* Discards what input is there: -EAGAIN while more may come before the
+ * deadline, 0 when done (peer closed, error, deadline or too much input);
+ * scgi__request_destroy() then closes at once. */
+int scgi__request_linger_read(scgi_request *req);
+
 /* Closes the connection and frees the request without sending anything. */
 void scgi__request_destroy(scgi_request *req);
 
@@ -196,10 +210,11 @@ void scgi__request_destroy(scgi_request *req);
  * input may be left unread (body bytes, or anything after a reject), shuts
  * down the write side and discards input for at most drain_ms, since closing
  * with unread input makes the kernel send a RST that may destroy the
- * response in the peer's receive buffer. `finished` (a normal finish):
- * always shuts down and waits (discarding input, at most drain_ms) for the
- * peer to close, so that the peer can tell a finished application (EOF,
- * our end still open) from a dead one (socket fully closed). No-op when
+ * response in the peer's receive buffer. `finished` (a normal finish) on a
+ * connection not armed with scgi__request_arm_abort() (not TCP): always
+ * shuts down and waits (discarding input, at most drain_ms) for the peer
+ * to close, so that the peer can tell a finished application (EOF, our
+ * end still open) from a dead one (socket fully closed). No-op when
  * already closed. */
 void scgi__request_close(scgi_request *req, unsigned drain_ms, bool finished);
 
@@ -246,6 +261,46 @@ void scgi__listener_close(struct scgi__listener *l);
 int scgi__listener_next(struct scgi__listener *l,
                         const struct scgi__conn_settings *cfg,
                         scgi_request **out);
+
+/* ---- room.c -------------------------------------------------------------- */
+
+/* The waiting room: accepted connections whose header block is incomplete,
+ * registered one-shot in the server's epoll set under keys below
+ * SCGI__ROOM_KEYS (other keys are the server's own). Thread-safe. */
+#define SCGI__ROOM_KEYS ((uint64_t)1 << 63)
+
+struct scgi__room_slot;
+struct scgi__room {
+  int epfd;                       /* the server's; not owned */
+  pthread_mutex_t lock;
+  struct scgi__room_slot *slots;
+  uint32_t nslots, cap, free_head;
+  uint32_t next_gen;
+  atomic_size_t parked;           /* requests in the room */
+  _Atomic uint64_t next_sweep_ms; /* when to look for expired ones */
+};
+
+/* Returns 0 or a negated errno. */
+int scgi__room_init(struct scgi__room *r, int epfd);
+/* Frees the requests still waiting (closing their connections). */
+void scgi__room_cleanup(struct scgi__room *r);
+/* Puts a request in the room; on error (returned) the caller keeps it. */
+int scgi__room_park(struct scgi__room *r, scgi_request *req);
+/* The request an epoll event's key names, now the caller's to read from,
+ * or NULL when that event is stale (the request expired meanwhile). */
+scgi_request *scgi__room_take(struct scgi__room *r, uint64_t key);
+/* Puts a taken request back to wait for more input; on error (returned)
+ * it has left the room and is the caller's. */
+int scgi__room_repark(struct scgi__room *r, scgi_request *req);
+/* A taken request leaves the room for good (its header is complete, or it
+ * failed). */
+void scgi__room_leave(struct scgi__room *r, scgi_request *req);
+/* epoll_wait() timeout: -1 with nobody waiting, else until the next sweep. */
+int scgi__room_timeout(struct scgi__room *r, uint64_t now);
+/* If a sweep is due and no other thread does it, takes every request past
+ * its deadline out of the room and calls expire() on each (which owns it). */
+void scgi__room_sweep(struct scgi__room *r, uint64_t now,
+                      void (*expire)(scgi_request *req, void *arg), void *arg);
 
 /* ---- server.c ------------------------------------------------------------ */
 

@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +215,10 @@ static int append(struct scgi__listener **list, size_t *count,
 
 /* ---- TCP ------------------------------------------------------------------ */
 
+/* How long a TCP connection that has sent nothing yet stays with the
+ * kernel before accept() sees it anyway. */
+#define DEFER_ACCEPT_S 5
+
 static int listen_tcp(const struct sockaddr *sa, socklen_t len,
                       const struct scgi__listen_params *params,
                       struct scgi__listener *l)
@@ -234,6 +239,11 @@ static int listen_tcp(const struct sockaddr *sa, socklen_t len,
     close(fd);
     return err == EADDRINUSE ? SCGI_EADDRINUSE : -err;
   }
+  /* Wake accept() only once the request's first bytes are in: front
+   * servers send them at once, and the header is then usually read
+   * without waiting. Best effort; the value is in seconds. */
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &(int){DEFER_ACCEPT_S},
+                   sizeof(int));
   listener_init(l, fd, false);
   return 0;
 }

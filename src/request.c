@@ -77,6 +77,8 @@ scgi_request *scgi__request_new(int fd, const struct scgi__conn_settings *cfg,
     scgi__request_destroy(req);
     return NULL;
   }
+  if (cfg->read_timeout_ms != 0)
+    req->deadline_ms = scgi__now_ms() + cfg->read_timeout_ms;
   set_nonblocking(fd);
   return req;
 }
@@ -119,21 +121,9 @@ static int grow_input(scgi_request *req)
   return 0;
 }
 
-/* Waits for more header bytes until the deadline (0: none). */
-static int wait_header(scgi_request *req, uint64_t deadline)
-{
-  uint64_t now;
-
-  if (deadline == 0)
-    return scgi__wait(req->fd, POLLIN, 0);
-  now = scgi__now_ms();
-  if (now >= deadline)
-    return SCGI_ETIMEDOUT;
-  return scgi__wait(req->fd, POLLIN, (unsigned)(deadline - now));
-}
-
-/* Receives what is there into the input buffer; 0 when some bytes came. */
-static int recv_header(scgi_request *req, uint64_t deadline)
+/* Receives what is there into the input buffer: 0 when some bytes came,
+ * -EAGAIN when none are there yet. */
+static int recv_header(scgi_request *req)
 {
   for (;;) {
     ssize_t n = recv(req->fd, req->in + req->in_len,
@@ -146,11 +136,7 @@ static int recv_header(scgi_request *req, uint64_t deadline)
       return SCGI_ETRUNCATED;
     if (errno == EINTR)
       continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK)
-      return -errno;
-    int rc = wait_header(req, deadline);
-    if (rc != 0)
-      return rc;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
   }
 }
 
@@ -170,17 +156,19 @@ static void start_body(scgi_request *req, size_t header_size)
 
 int scgi__request_read_header(scgi_request *req)
 {
-  /* One deadline for the whole block: a client trickling a byte at a time
-   * must not hold the connection longer than one that sends nothing. */
-  unsigned timeout = req->cfg.read_timeout_ms;
-  uint64_t deadline = timeout ? scgi__now_ms() + timeout : 0;
   long r;
 
   /* Parse first: the prefix may already hold the whole block. */
   while ((r = scgi_parse(&req->parser, req->in, req->in_len)) == 0) {
     int rc = req->in_len < req->in_cap ? 0 : grow_input(req);
     if (rc == 0)
-      rc = recv_header(req, deadline);
+      rc = recv_header(req);
+    /* One deadline for the whole block: a client trickling a byte at a
+     * time must not hold the connection longer than one that sends
+     * nothing. */
+    if (rc == -EAGAIN && req->deadline_ms != 0 &&
+        scgi__now_ms() >= req->deadline_ms)
+      rc = SCGI_ETIMEDOUT;
     if (rc != 0)
       return rc;
   }
@@ -267,26 +255,62 @@ static void disarm_abort(scgi_request *req)
 
 void scgi__request_close(scgi_request *req, unsigned drain_ms, bool finished)
 {
-  uint64_t pending = req->linger ? DRAIN_MAX_BYTES : unread_body(req);
+  uint64_t drain = req->linger_done ? 0
+                   : req->linger    ? DRAIN_MAX_BYTES
+                                    : unread_body(req);
+  /* TCP (armed): a process that dies resets the connection instead. */
+  bool death_is_visible = req->abort_armed;
 
   if (req->fd < 0)
     return;
   disarm_abort(req);
-  if (drain_ms > 0 && (pending > 0 || finished)) {
+  /* Over a Unix socket, after a normal finish, wait for the peer's close
+   * even when no input is owed: it is what tells a finished application
+   * from a dead one there, where both give the peer an EOF. The peer of a
+   * finished one sees its EOF while our end is still open (poll: no
+   * POLLHUP); that of a dead one finds the socket fully closed (POLLHUP). */
+  if (finished && !death_is_visible)
+    drain = DRAIN_MAX_BYTES;
+  if (drain_ms > 0 && drain > 0) {
     /* Our FIN tells the peer the response is complete; it then closes,
-     * which ends the draining early. After a normal finish we wait for
-     * that close even when no input is owed: it is what tells a finished
-     * application from a dead one over a Unix socket, where both give the
-     * peer an EOF. The peer of a finished one sees its EOF while our end
-     * is still open (poll: no POLLHUP); that of a dead one finds the
-     * socket fully closed (POLLHUP). */
+     * which ends the draining early. */
     shutdown(req->fd, SHUT_WR);
-    discard_input(req->fd, finished || pending >= DRAIN_MAX_BYTES
-                               ? DRAIN_MAX_BYTES : pending,
-                  drain_ms);
+    discard_input(req->fd, drain, drain_ms);
+  } else if (finished) {
+    /* Bytes a peer sent after the request would turn our close into a
+     * reset, which can destroy the response before the peer reads it. */
+    discard_input(req->fd, DRAIN_MAX_BYTES, 0);
   }
   close(req->fd);
   req->fd = -1;
+}
+
+void scgi__request_linger_start(scgi_request *req)
+{
+  disarm_abort(req);
+  shutdown(req->fd, SHUT_WR);
+  req->deadline_ms = scgi__now_ms() + REJECT_LINGER_MS;
+}
+
+int scgi__request_linger_read(scgi_request *req)
+{
+  char buf[4096];
+
+  for (uint64_t got = 0; got < DRAIN_MAX_BYTES;) {
+    ssize_t n = recv(req->fd, buf, sizeof buf, 0);
+    if (n > 0) {
+      got += (uint64_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+        scgi__now_ms() < req->deadline_ms)
+      return -EAGAIN;
+    break;
+  }
+  req->linger_done = true;
+  return 0;
 }
 
 /* Tells scgiserver, after a handed-off connection was closed, that this

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 /* Longest log line; longer ones end with "...". */
@@ -24,8 +25,6 @@
 #define BACKOFF_MS 100
 /* At most one "out of file descriptors" line per this many milliseconds. */
 #define FD_WARNING_INTERVAL_MS 10000
-/* Listeners polled without a heap allocation. */
-#define POLL_INLINE 16
 
 struct scgi_server {
   struct scgi__conn_settings cfg; /* copied into each accepted request */
@@ -44,7 +43,19 @@ struct scgi_server {
   /* Monotonic time (ms) of the last "out of file descriptors" warning plus
    * one (0: never); shared by all accepting threads. */
   _Atomic uint64_t fd_warned_ms;
+
+  /* Every thread in scgi_accept() waits on this one epoll set: the stop
+   * pipe (level-triggered, so that it wakes them all), the listeners and
+   * the connections of the waiting room (one-shot, so that each event goes
+   * to one thread). */
+  int epfd;
+  struct scgi__room room;
+  atomic_size_t open_listeners; /* handoff sockets close at their EOF */
 };
+
+/* epoll keys besides the waiting room's. */
+#define KEY_STOP UINT64_MAX
+#define KEY_LISTENER SCGI__ROOM_KEYS /* | listener index */
 
 /* ---- logging ---------------------------------------------------------------- */
 
@@ -94,13 +105,35 @@ void scgi__log(const struct scgi__conn_settings *cfg, scgi_log_level level,
 
 /* ---- creation and settings ---------------------------------------------------- */
 
+/* The stop pipe and the epoll set that watches it. */
+static int open_wakeups(scgi_server *srv)
+{
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = KEY_STOP};
+
+  srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (srv->epfd < 0)
+    return -1;
+  if (pipe2(srv->stop_pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+    close(srv->epfd);
+    return -1;
+  }
+  if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->stop_pipe[0], &ev) < 0 ||
+      scgi__room_init(&srv->room, srv->epfd) < 0) {
+    close(srv->stop_pipe[0]);
+    close(srv->stop_pipe[1]);
+    close(srv->epfd);
+    return -1;
+  }
+  return 0;
+}
+
 scgi_server *scgi_server_new(void)
 {
   scgi_server *srv = calloc(1, sizeof *srv);
 
   if (srv == NULL)
     return NULL;
-  if (pipe2(srv->stop_pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+  if (open_wakeups(srv) < 0) {
     free(srv);
     return NULL;
   }
@@ -114,6 +147,7 @@ scgi_server *scgi_server_new(void)
   srv->backlog = SCGI__DEFAULT_BACKLOG;
   atomic_init(&srv->stopping, 0);
   atomic_init(&srv->fd_warned_ms, 0);
+  atomic_init(&srv->open_listeners, 0);
   return srv;
 }
 
@@ -121,11 +155,13 @@ void scgi_server_free(scgi_server *srv)
 {
   if (srv == NULL)
     return;
+  scgi__room_cleanup(&srv->room);
   for (size_t i = 0; i < srv->nlisteners; i++)
     scgi__listener_close(&srv->listeners[i]);
   free(srv->listeners);
   close(srv->stop_pipe[0]);
   close(srv->stop_pipe[1]);
+  close(srv->epfd);
   free(srv);
 }
 
@@ -190,16 +226,52 @@ void scgi_server_set_log(scgi_server *srv, scgi_log_fn fn, void *arg)
   srv->cfg.log_arg = arg;
 }
 
+/* Arms a listener's one-shot registration: ADD the first time, MOD after
+ * each event. */
+static int arm_listener(scgi_server *srv, size_t i, int op)
+{
+  struct epoll_event ev = {
+    .events = EPOLLIN | EPOLLONESHOT,
+    .data.u64 = KEY_LISTENER | i,
+  };
+
+  return epoll_ctl(srv->epfd, op, srv->listeners[i].fd, &ev) < 0 ? -errno : 0;
+}
+
+/* Undoes a scgi_server_listen() that failed after opening listeners (from
+ * index `from` on); descriptors given by the caller stay open. */
+static void forget_listeners(scgi_server *srv, size_t from, bool given)
+{
+  for (size_t j = from; j < srv->nlisteners; j++) {
+    (void)epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listeners[j].fd, NULL);
+    if (given)
+      srv->listeners[j].fd = -1;
+    scgi__listener_close(&srv->listeners[j]);
+  }
+  srv->nlisteners = from;
+}
+
 int scgi_server_listen(scgi_server *srv, const char *address)
 {
   struct scgi__listen_params params;
+  size_t before;
+  int rc;
 
   if (srv == NULL)
     return SCGI_EINVAL;
   params.socket_mode = srv->socket_mode;
   params.backlog = srv->backlog;
   params.cfg = &srv->cfg;
-  return scgi__listen(address, &params, &srv->listeners, &srv->nlisteners);
+  before = srv->nlisteners;
+  rc = scgi__listen(address, &params, &srv->listeners, &srv->nlisteners);
+  for (size_t i = before; rc >= 0 && i < srv->nlisteners; i++)
+    rc = arm_listener(srv, i, EPOLL_CTL_ADD);
+  if (rc < 0 && srv->nlisteners > before)
+    forget_listeners(srv, before, address == NULL ||
+                                      strncmp(address, "fd:", 3) == 0);
+  if (rc >= 0)
+    atomic_store(&srv->open_listeners, srv->nlisteners);
+  return rc;
 }
 
 /* ---- stopping ---------------------------------------------------------------- */
@@ -261,6 +333,17 @@ static bool is_parser_error(int err)
   return err <= SCGI_ELENDIGIT && err >= SCGI_ETOOMANY;
 }
 
+/* After a 400, the peer may still be sending the rest of its request:
+ * closing now would reset the connection and could destroy the 400 before
+ * the peer reads it. The rest is discarded in the waiting room, for a
+ * short while, without holding a thread. */
+static void close_later(scgi_server *srv, scgi_request *req)
+{
+  scgi__request_linger_start(req);
+  if (scgi__room_park(&srv->room, req) != 0)
+    scgi__request_destroy(req); /* discards, waiting */
+}
+
 /* Logs why a request was refused and answers 400 when the request itself
  * was at fault (not when the peer vanished); then frees the request. */
 static void refuse(scgi_server *srv, scgi_request *req, int err)
@@ -292,119 +375,156 @@ static void refuse(scgi_server *srv, scgi_request *req, int err)
               "bad request from %s: %s (after %zu bytes)", req->peer,
               scgi_strerror(err), req->in_len);
   }
+  if (req->linger)
+    close_later(srv, req);
+  else
+    scgi__request_destroy(req);
+}
+
+/* The waiting room's sweep hands over requests past their deadline. */
+static void expire(scgi_request *req, void *arg)
+{
+  if (req->linger) {
+    req->linger_done = true; /* the peer had its time to stop sending */
+    scgi__request_destroy(req);
+  } else {
+    refuse(arg, req, SCGI_ETIMEDOUT);
+  }
+}
+
+/* Goes on discarding a rejected request's input; frees it when done. */
+static void linger_more(scgi_server *srv, scgi_request *req)
+{
+  if (scgi__request_linger_read(req) != -EAGAIN)
+    scgi__room_leave(&srv->room, req);
+  else if (scgi__room_repark(&srv->room, req) == 0)
+    return; /* more may come: wait for it */
+  req->linger_done = true;
   scgi__request_destroy(req);
 }
 
-/* Lists the stop pipe and the listeners still open in pfd; idx maps
- * pfd[i + 1] to its listener. Returns the number of listeners listed. */
-static size_t fill_pollfds(scgi_server *srv, struct pollfd *pfd, size_t *idx)
+/* Reads what arrived of a new or waiting request's header block. Returns 0
+ * with *out set when it is complete, else 1 (it waits in the room, or it
+ * was refused). `in_room`: the request is taken from the room. */
+static int read_header(scgi_server *srv, scgi_request *req, bool in_room,
+                       scgi_request **out)
 {
-  size_t n = 0;
+  int rc = scgi__request_read_header(req);
 
-  pfd[0].fd = srv->stop_pipe[0];
-  pfd[0].events = POLLIN;
-  pfd[0].revents = 0;
-  for (size_t i = 0; i < srv->nlisteners; i++) {
-    if (atomic_load(&srv->listeners[i].closed))
-      continue;
-    pfd[n + 1].fd = srv->listeners[i].fd;
-    pfd[n + 1].events = POLLIN;
-    pfd[n + 1].revents = 0;
-    idx[n++] = i;
-  }
-  return n;
-}
-
-/* Takes connections from the ready listeners until one gives a well-formed
- * request. Returns 0 with *out set, 1 to poll again, or an error. */
-static int take_ready(scgi_server *srv, const struct pollfd *pfd,
-                      const size_t *idx, size_t n, scgi_request **out)
-{
-  for (size_t i = 0; i < n; i++) {
-    scgi_request *req;
-    int rc;
-
-    if (pfd[i + 1].revents == 0)
-      continue;
-    rc = scgi__listener_next(&srv->listeners[idx[i]], &srv->cfg, &req);
-    if (rc == -EAGAIN || rc == SCGI_ESTOPPED)
-      continue; /* nothing after all, or that listener just closed */
-    if (out_of_resources(rc)) {
-      warn_fd_shortage(srv, rc);
-      backoff(srv, BACKOFF_MS);
+  if (rc == -EAGAIN) {
+    rc = in_room ? scgi__room_repark(&srv->room, req)
+                 : scgi__room_park(&srv->room, req);
+    if (rc == 0)
       return 1;
-    }
-    if (rc < 0) {
-      scgi__log(&srv->cfg, SCGI_LOG_ERROR, "cannot accept a connection: %s",
-                scgi_strerror(rc));
-      return rc;
-    }
-    rc = scgi__request_read_header(req);
-    if (rc == 0) {
-      *out = req;
-      return 0;
-    }
-    refuse(srv, req, rc);
+    rc = rc == -ENOMEM ? SCGI_ENOMEM : rc;
+  } else if (in_room) {
+    scgi__room_leave(&srv->room, req);
   }
+  if (rc == 0) {
+    *out = req;
+    return 0;
+  }
+  refuse(srv, req, rc);
   return 1;
 }
 
-static int accept_loop(scgi_server *srv, struct pollfd *pfd, size_t *idx,
-                       scgi_request **out)
+/* A handoff listener reached its end; the last one stops the server. */
+static void listener_ended(scgi_server *srv, size_t i)
+{
+  (void)epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listeners[i].fd, NULL);
+  if (atomic_fetch_sub(&srv->open_listeners, 1) == 1)
+    scgi_server_stop(srv);
+}
+
+/* Takes one connection from listener i, which epoll reported readable,
+ * and re-arms it for the other threads before reading the header. Returns
+ * 0 with *out set, 1 to wait again, or an error. */
+static int take_connection(scgi_server *srv, size_t i, scgi_request **out)
+{
+  struct scgi__listener *l = &srv->listeners[i];
+  scgi_request *req;
+  int rc = scgi__listener_next(l, &srv->cfg, &req);
+
+  if (atomic_load(&l->closed)) {
+    listener_ended(srv, i);
+    return 1;
+  }
+  if (out_of_resources(rc)) {
+    /* The listener stays disarmed meanwhile: nobody spins on it. */
+    warn_fd_shortage(srv, rc);
+    backoff(srv, BACKOFF_MS);
+  }
+  if (arm_listener(srv, i, EPOLL_CTL_MOD) < 0)
+    scgi__log(&srv->cfg, SCGI_LOG_ERROR, "cannot watch listener fd %d: %s",
+              l->fd, scgi_strerror(-errno));
+  if (rc == -EAGAIN || rc == SCGI_ESTOPPED || out_of_resources(rc))
+    return 1;
+  if (rc < 0) {
+    scgi__log(&srv->cfg, SCGI_LOG_ERROR, "cannot accept a connection: %s",
+              scgi_strerror(rc));
+    return rc;
+  }
+  return read_header(srv, req, false, out);
+}
+
+/* Goes on with a waiting request that epoll reported readable. */
+static int resume(scgi_server *srv, uint64_t key, scgi_request **out)
+{
+  scgi_request *req = scgi__room_take(&srv->room, key);
+
+  if (req == NULL)
+    return 1;
+  if (req->linger) {
+    linger_more(srv, req);
+    return 1;
+  }
+  return read_header(srv, req, true, out);
+}
+
+static int wait_event(scgi_server *srv, struct epoll_event *ev)
 {
   for (;;) {
-    size_t n;
-    int rc;
+    uint64_t now = scgi__now_ms();
+    int n;
 
+    scgi__room_sweep(&srv->room, now, expire, srv);
     if (stopped(srv))
       return SCGI_ESTOPPED;
-    n = fill_pollfds(srv, pfd, idx);
-    if (n == 0)
-      return SCGI_ESTOPPED; /* every handoff socket reached its end */
-    if (poll(pfd, n + 1, -1) < 0) {
-      if (errno == EINTR)
-        continue;
-      rc = errno == ENOMEM ? SCGI_ENOMEM : -errno;
-      scgi__log(&srv->cfg, SCGI_LOG_ERROR, "poll: %s", scgi_strerror(rc));
+    n = epoll_wait(srv->epfd, ev, 1, scgi__room_timeout(&srv->room, now));
+    if (n > 0)
+      return 0;
+    if (n < 0 && errno != EINTR) {
+      int rc = errno == ENOMEM ? SCGI_ENOMEM : -errno;
+      scgi__log(&srv->cfg, SCGI_LOG_ERROR, "epoll_wait: %s",
+                scgi_strerror(rc));
       return rc;
     }
-    if (pfd[0].revents != 0)
-      return SCGI_ESTOPPED;
-    rc = take_ready(srv, pfd, idx, n, out);
-    if (rc <= 0)
-      return rc;
   }
 }
 
 int scgi_accept(scgi_server *srv, scgi_request **out)
 {
-  struct pollfd pfd_inline[POLL_INLINE + 1], *pfd = pfd_inline;
-  size_t idx_inline[POLL_INLINE], *idx = idx_inline;
-  int rc;
-
   if (out != NULL)
     *out = NULL;
   if (srv == NULL || out == NULL)
     return SCGI_EINVAL;
   if (srv->nlisteners == 0)
     return SCGI_ENOLISTENER;
-  if (srv->nlisteners > POLL_INLINE) {
-    pfd = calloc(srv->nlisteners + 1, sizeof *pfd);
-    idx = calloc(srv->nlisteners, sizeof *idx);
-    if (pfd == NULL || idx == NULL) {
-      free(pfd);
-      free(idx);
-      scgi__log(&srv->cfg, SCGI_LOG_ERROR,
-                "cannot wait for connections: %s", scgi_strerror(SCGI_ENOMEM));
-      return SCGI_ENOMEM;
-    }
+  for (;;) {
+    struct epoll_event ev;
+    int rc = wait_event(srv, &ev);
+
+    if (rc < 0)
+      return rc;
+    if (ev.data.u64 == KEY_STOP)
+      return SCGI_ESTOPPED;
+    if (ev.data.u64 >= KEY_LISTENER)
+      rc = take_connection(srv, (size_t)(ev.data.u64 - KEY_LISTENER), out);
+    else
+      rc = resume(srv, ev.data.u64, out);
+    if (rc <= 0)
+      return rc;
   }
-  rc = accept_loop(srv, pfd, idx, out);
-  if (pfd != pfd_inline) {
-    free(pfd);
-    free(idx);
-  }
-  return rc;
 }
 
 /* ---- the thread pool -------------------------------------------------------------- */

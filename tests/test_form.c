@@ -7,6 +7,7 @@
  */
 #include "config.h"
 #include "../src/internal.h"
+#include "header_wait.h"
 #include "tap.h"
 
 #include <pthread.h>
@@ -77,7 +78,7 @@ static scgi_request *request_from(const char *bytes, size_t len, int *peer)
   req = scgi__request_new(sv[0], &cfg, NULL, 0);
   if (req == NULL || send(sv[1], bytes, len, MSG_NOSIGNAL) != (ssize_t)len)
     exit(99);
-  if (scgi__request_read_header(req) != 0) {
+  if (read_header_waiting(req) != 0) {
     tap_diag("request_from: header not accepted");
     exit(99);
   }

@@ -20,6 +20,7 @@
  */
 #include "config.h"
 #include "../src/internal.h"
+#include "header_wait.h"
 #include "tap.h"
 
 #include <pthread.h>
@@ -1427,7 +1428,7 @@ static int read_through_socket(const char *raw, size_t len, scgi_part_fn fn,
   w.data = raw;
   w.len = len;
   pthread_create(&w.thread, NULL, writer_main, &w);
-  rc = scgi__request_read_header(req);
+  rc = read_header_waiting(req);
   if (rc == 0)
     rc = scgi_multipart_new(scgi_request_content_type(req), fn, arg, &mp);
   if (rc == 0)

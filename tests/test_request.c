@@ -7,6 +7,7 @@
  */
 #include "config.h"
 #include "../src/internal.h"
+#include "header_wait.h"
 #include "tap.h"
 
 #include <errno.h>
@@ -194,7 +195,7 @@ static void test_small_pieces(void)
   block_add(w, "HTTP_HOST", "example.org");
   wire_finish(w, "", 0);
   writer_start(&wr, peer, w->buf, w->len, 3, 1000, false);
-  TAP_EQ(scgi__request_read_header(req), 0, "header in 3-byte pieces: read");
+  TAP_EQ(read_header_waiting(req), 0, "header in 3-byte pieces: read");
   writer_join(&wr);
   TAP_STREQ(scgi_request_method(req), "GET", "pieces: method");
   TAP_STREQ(scgi_request_get(req, "HTTP_HOST"), "example.org",
@@ -222,7 +223,7 @@ static void test_large_header(void)
   block_add(w, "HTTP_X_AFTER", "after");
   wire_finish(w, "", 0);
   send_all(peer, w->buf, w->len);
-  TAP_EQ(scgi__request_read_header(req), 0, "30 KB header: read");
+  TAP_EQ(read_header_waiting(req), 0, "30 KB header: read");
   TAP_OK(req->in != req->inline_in && req->in_cap >= w->len,
          "30 KB header: input moved to the heap (cap %zu)", req->in_cap);
   TAP_STREQ(scgi_request_get(req, "HTTP_X_BIG"), big,
@@ -251,7 +252,7 @@ static void test_header_limit(void)
   socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
   req = scgi__request_new(sv[0], &cfg, NULL, 0);
   send_all(sv[1], w->buf, w->len);
-  TAP_EQ(scgi__request_read_header(req), SCGI_ETOOBIG,
+  TAP_EQ(read_header_waiting(req), SCGI_ETOOBIG,
          "header above max_header_bytes: ETOOBIG");
   TAP_OK(req->in_cap <= 5000 + 4 + 2,
          "input buffer stays within the parser's limit (%zu)", req->in_cap);
@@ -268,7 +269,7 @@ static void test_header_limit(void)
   socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
   req = scgi__request_new(sv[0], &cfg, NULL, 0);
   send_all(sv[1], w->buf, w->len);
-  TAP_EQ(scgi__request_read_header(req), 0, "header just below the limit");
+  TAP_EQ(read_header_waiting(req), 0, "header just below the limit");
   TAP_EQ(req->in_cap, 6000 + 4 + 2,
          "input buffer grew to the parser's limit, not beyond");
   scgi__request_destroy(req);
@@ -293,7 +294,7 @@ static void test_prefix(void)
   socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
   /* Everything was already read by someone else (scgiserver's handoff). */
   req = scgi__request_new(sv[0], &cfg, w->buf, w->len);
-  TAP_EQ(scgi__request_read_header(req), 0,
+  TAP_EQ(read_header_waiting(req), 0,
          "prefix larger than the inline buffer: parsed without recv");
   TAP_EQ(scgi_read(req, body, sizeof body), 6, "prefix: body from prefix");
   TAP_STREQ(body, "abcdef", "prefix: body bytes");
@@ -311,7 +312,7 @@ static void test_truncated_header(void)
 
   send_all(peer, part, sizeof part - 1);
   shutdown(peer, SHUT_WR);
-  TAP_EQ(scgi__request_read_header(req), SCGI_ETRUNCATED,
+  TAP_EQ(read_header_waiting(req), SCGI_ETRUNCATED,
          "EOF inside the header block: ETRUNCATED");
   scgi__request_destroy(req);
   close(peer);
@@ -323,7 +324,7 @@ static void test_silent_peer(void)
   scgi_request *req = open_request(&peer, 200);
   uint64_t start = scgi__now_ms(), took;
 
-  TAP_EQ(scgi__request_read_header(req), SCGI_ETIMEDOUT,
+  TAP_EQ(read_header_waiting(req), SCGI_ETIMEDOUT,
          "silent peer: ETIMEDOUT");
   took = elapsed_since(start);
   TAP_OK(took >= 190 && took < 3000, "silent peer: after ~200 ms (%llu)",
@@ -344,7 +345,7 @@ static void test_slowloris(void)
   wire_finish(w, "", 0);
   /* One byte every 50 ms: each wait is short, the whole block is not. */
   writer_start(&wr, peer, w->buf, w->len, 1, 50000, false);
-  TAP_EQ(scgi__request_read_header(req), SCGI_ETIMEDOUT,
+  TAP_EQ(read_header_waiting(req), SCGI_ETIMEDOUT,
          "slowloris: cut off by the whole-header deadline");
   took = elapsed_since(start);
   /* The header needs ~2.3 s at this pace: well after the deadline. */
@@ -368,7 +369,7 @@ static void test_reject(void)
   scgi_request *req = open_request(&peer, 2000);
 
   send_all(peer, "12x", 3);
-  TAP_EQ(scgi__request_read_header(req), SCGI_ECOLON,
+  TAP_EQ(read_header_waiting(req), SCGI_ECOLON,
          "malformed length: parser error");
   scgi__request_reject(req, "malformed");
   shutdown(peer, SHUT_WR); /* lets the lingering close end at once */
@@ -397,7 +398,7 @@ static void test_duplicates_and_getters(void)
   block_add(w, "HTTP_COOKIE", "b=2");
   wire_finish(w, "", 0);
   send_all(peer, w->buf, w->len);
-  TAP_EQ(scgi__request_read_header(req), 0, "duplicates: read");
+  TAP_EQ(read_header_waiting(req), 0, "duplicates: read");
   char *before = malloc(req->in_len);
   memcpy(before, req->in, req->in_len);
   TAP_STREQ(scgi_request_get(req, "HTTP_COOKIE"), "a=1",
@@ -434,7 +435,7 @@ static void test_absent(void)
 
   wire_finish(w, "", 0);
   send_all(peer, w->buf, w->len);
-  TAP_EQ(scgi__request_read_header(req), 0, "minimal request: read");
+  TAP_EQ(read_header_waiting(req), 0, "minimal request: read");
   TAP_STREQ(scgi_request_method(req), NULL, "absent method: NULL");
   TAP_STREQ(scgi_request_uri(req), NULL, "absent uri: NULL");
   TAP_STREQ(scgi_request_query_string(req), NULL, "absent query: NULL");
@@ -461,7 +462,7 @@ static void test_body_early_and_late(void)
   block_add(w, "REQUEST_METHOD", "POST");
   head = wire_finish(w, body, 26);
   send_all(peer, w->buf, head + 10); /* header + 10 early body bytes */
-  TAP_EQ(scgi__request_read_header(req), 0, "early body: header read");
+  TAP_EQ(read_header_waiting(req), 0, "early body: header read");
   TAP_EQ(scgi_request_content_length(req), 26, "early body: content length");
   TAP_EQ(scgi_request_body_left(req), 26, "early body: body_left before");
   TAP_EQ(scgi_read(req, got, 4), 4, "early body: first read from buffer");
@@ -491,7 +492,7 @@ static void test_body_many_reads(void)
     body[i] = (char)(i * 7 + i / 251);
   wire_finish(w, body, SIZE);
   writer_start(&wr, peer, w->buf, w->len, 65536, 0, false);
-  TAP_EQ(scgi__request_read_header(req), 0, "1 MiB body: header read");
+  TAP_EQ(read_header_waiting(req), 0, "1 MiB body: header read");
   TAP_EQ(read_body(req, got, SIZE + 16, 777, &reads), SIZE,
          "1 MiB body: every byte, no more");
   TAP_OK(memcmp(got, body, SIZE) == 0, "1 MiB body: intact");
@@ -517,7 +518,7 @@ static void test_read_after_finish(void)
   head = wire_finish(w, "abcdefghijklmnopqrstuvwxyz", 26);
   send_all(peer, w->buf, head + 10); /* header + 10 early body bytes */
   shutdown(peer, SHUT_WR); /* so that the polite close does not wait */
-  TAP_EQ(scgi__request_read_header(req), 0, "read after finish: header read");
+  TAP_EQ(read_header_waiting(req), 0, "read after finish: header read");
   TAP_EQ(scgi_read(req, got, 4), 4, "read after finish: 4 bytes before");
   TAP_EQ(scgi_finish(req), 0, "read after finish: finish");
   TAP_EQ(scgi_request_fd(req), -1, "read after finish: fd closed");
@@ -537,7 +538,7 @@ static void test_after_body_ignored(void)
 
   wire_finish(w, "helloGARBAGE", 12);
   send_all(peer, w->buf, w->len);
-  TAP_EQ(scgi__request_read_header(req), 0, "trailing bytes: header read");
+  TAP_EQ(read_header_waiting(req), 0, "trailing bytes: header read");
   TAP_EQ(scgi_read(req, got, sizeof got), 5, "trailing bytes: body only");
   TAP_STREQ(got, "hello", "trailing bytes: the body");
   TAP_EQ(scgi_read(req, got, sizeof got), 0, "trailing bytes: then 0");
@@ -556,7 +557,7 @@ static void test_after_body_in_socket(void)
 
   head = wire_finish(w, "helloGARBAGE", 12);
   send_all(peer, w->buf, head);
-  TAP_EQ(scgi__request_read_header(req), 0, "late trailing: header read");
+  TAP_EQ(read_header_waiting(req), 0, "late trailing: header read");
   send_all(peer, w->buf + head, 12);
   TAP_EQ(scgi_read(req, got, sizeof got), 5, "late trailing: stops at 5");
   TAP_STREQ(got, "hello", "late trailing: the body");
@@ -576,7 +577,7 @@ static void test_truncated_body(void)
   wire_finish(w, "abcd", 4);
   send_all(peer, w->buf, w->len);
   shutdown(peer, SHUT_WR);
-  TAP_EQ(scgi__request_read_header(req), 0, "short body: header read");
+  TAP_EQ(read_header_waiting(req), 0, "short body: header read");
   TAP_EQ(scgi_read(req, got, sizeof got), 4, "short body: what came");
   TAP_EQ(scgi_read(req, got, sizeof got), SCGI_ETRUNCATED,
          "short body: EOF is ETRUNCATED");
@@ -598,7 +599,7 @@ static void test_body_timeout(void)
 
   wire_finish(w, "", 0);
   send_all(peer, w->buf, w->len);
-  TAP_EQ(scgi__request_read_header(req), 0, "body timeout: header read");
+  TAP_EQ(read_header_waiting(req), 0, "body timeout: header read");
   start = scgi__now_ms();
   TAP_EQ(scgi_read(req, got, sizeof got), SCGI_ETIMEDOUT,
          "silent body: ETIMEDOUT");
@@ -635,7 +636,7 @@ static void test_raw_and_detach(void)
 
   head = wire_finish(w, "abcdefghijklmnopqrstuvwxyz", 26);
   send_all(peer, w->buf, head + 10); /* header + 10 early body bytes */
-  TAP_EQ(scgi__request_read_header(req), 0, "detach: header read");
+  TAP_EQ(read_header_waiting(req), 0, "detach: header read");
   raw = scgi_request_raw(req, &raw_len);
   TAP_EQ(raw_len, head + 10, "raw: header netstring + early body bytes");
   TAP_OK(raw && memcmp(raw, w->buf, head + 10) == 0, "raw: the bytes as sent");

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 #include "../src/internal.h"
+#include "header_wait.h"
 #include "tap.h"
 
 #include <arpa/inet.h>
@@ -119,7 +120,7 @@ static void conn_open(struct conn *c, bool tcp, size_t body_len,
   c->sender = (struct sender){.fd = sv[1], .data = c->wire, .len = len};
   pthread_create(&c->sender.thread, NULL, sender_main, &c->sender);
   c->req = scgi__request_new(sv[0], &cfg, NULL, 0);
-  if (!c->req || scgi__request_read_header(c->req) != 0)
+  if (!c->req || read_header_waiting(c->req) != 0)
     abort();
 }
 

@@ -69,11 +69,10 @@ static void capture_log(void *arg, scgi_log_level level, const char *message)
 {
   struct logcap *c = arg;
 
+  /* A ring: the last LOG_LINES lines are kept. */
   pthread_mutex_lock(&c->mu);
-  if (c->count < LOG_LINES) {
-    snprintf(c->lines[c->count], sizeof c->lines[0], "%s", message);
-    c->levels[c->count] = level;
-  }
+  snprintf(c->lines[c->count % LOG_LINES], sizeof c->lines[0], "%s", message);
+  c->levels[c->count % LOG_LINES] = level;
   c->count++;
   pthread_mutex_unlock(&c->mu);
 }
@@ -88,12 +87,14 @@ static int log_count(void)
   return n;
 }
 
-/* Copies line i (or "" when absent). */
+/* Copies line i (or "" when absent, or no longer kept). */
 static void log_line(int i, char *out, size_t size)
 {
   pthread_mutex_lock(&logcap.mu);
   snprintf(out, size, "%s",
-           i >= 0 && i < logcap.count && i < LOG_LINES ? logcap.lines[i] : "");
+           i >= 0 && i < logcap.count && i >= logcap.count - LOG_LINES
+               ? logcap.lines[i % LOG_LINES]
+               : "");
   pthread_mutex_unlock(&logcap.mu);
 }
 
@@ -1295,6 +1296,133 @@ static void test_death_resets_tcp(void)
   }
 }
 
+/* ---- the waiting room ------------------------------------------------------------------- */
+
+#define IDLE_CONNS 100
+
+static int count_fds(void)
+{
+  int n = 0;
+  char path[64];
+
+  for (int fd = 0; fd < 4096; fd++) {
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    n += access(path, F_OK) == 0;
+  }
+  return n;
+}
+
+/* True when nothing (no byte, no EOF) has arrived on fd. */
+static bool still_waiting(int fd)
+{
+  struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+  return poll(&pfd, 1, 0) == 0;
+}
+
+struct trickle {
+  pthread_t tid;
+  int fd;
+  int ok;
+};
+
+/* Sends a good request one byte at a time, then checks the answer. */
+static void *trickle_main(void *p)
+{
+  struct trickle *t = p;
+  char req[2048], *reply;
+  size_t len = build_request(req, sizeof req, "/trickle", "hello");
+
+  for (size_t i = 0; i < len; i++) {
+    send_all(t->fd, req + i, 1);
+    sleep_ms(2);
+  }
+  reply = read_all(t->fd);
+  t->ok = strstr(reply, "Status: 200") == reply &&
+          strstr(reply, "uri=/trickle body=hello") != NULL;
+  if (!t->ok)
+    tap_diag("trickle reply: %s", reply);
+  free(reply);
+  close(t->fd);
+  return NULL;
+}
+
+/* Connections with an incomplete header wait without holding a thread:
+ * with 2 threads and 100 of them open, requests are still served, a
+ * client sending a byte at a time is answered, and the idle ones get
+ * their 400 at the header deadline. */
+static void test_waiting_room(void)
+{
+  static const char partial[] = "70:CONTENT_LENGTH";
+  int idle[IDLE_CONNS], fds_before = count_fds(), answered = 0, waiting = 0;
+  struct serving s;
+  struct trickle t;
+  scgi_server *srv = new_server();
+  char addr[128], path[96];
+  int before;
+
+  snprintf(path, sizeof path, "%s/room.sock", tmpdir);
+  snprintf(addr, sizeof addr, "unix:%s", path);
+  scgi_server_set(srv, SCGI_OPT_READ_TIMEOUT_MS, 2000);
+  TAP_EQ(scgi_server_listen(srv, addr), 0, "room: listening");
+  serve_start(&s, srv, 2);
+  for (int i = 0; i < IDLE_CONNS; i++) {
+    idle[i] = connect_unix(path);
+    send_all(idle[i], partial, sizeof partial - 1);
+  }
+  t.fd = connect_unix(path);
+  pthread_create(&t.tid, NULL, trickle_main, &t);
+  TAP_OK(good_exchange(connect_unix(path), "/while-idle"),
+         "room: a request is served while %d idle ones wait on 2 threads",
+         IDLE_CONNS);
+  pthread_join(t.tid, NULL);
+  TAP_OK(t.ok, "room: a header sent a byte at a time is read and served");
+  for (int i = 0; i < IDLE_CONNS; i++)
+    waiting += still_waiting(idle[i]);
+  TAP_EQ(waiting, IDLE_CONNS, "room: the idle ones are still open meanwhile");
+
+  before = log_count();
+  for (int i = 0; i < IDLE_CONNS; i++) {
+    double t0 = now_ms();
+    char *reply = read_all(idle[i]);
+    int e = errno;
+    bool ok = strstr(reply, "Status: 400") == reply &&
+              strstr(reply, "request header timed out") != NULL;
+    if (!ok)
+      tap_diag("idle connection %d: reply '%s' (%s) after %.0f ms", i, reply,
+               strerror(e), now_ms() - t0);
+    answered += ok;
+    free(reply);
+    close(idle[i]);
+  }
+  TAP_EQ(answered, IDLE_CONNS, "room: each idle one gets 400 at the deadline");
+  for (double end = now_ms() + IO_TIMEOUT_MS;
+       log_count() < before + IDLE_CONNS && now_ms() < end;)
+    sleep_ms(5);
+  TAP_OK(log_count() >= before + IDLE_CONNS, "room: each is logged (%d)",
+         log_count() - before);
+  TAP_OK(good_exchange(connect_unix(path), "/after-idle"),
+         "room: served after they expired");
+
+  /* Stopping with connections in the room: freeing the server closes them. */
+  for (int i = 0; i < 5; i++) {
+    idle[i] = connect_unix(path);
+    send_all(idle[i], partial, sizeof partial - 1);
+  }
+  sleep_ms(50);
+  TAP_EQ(serve_stop(&s), 0, "room: scgi_serve stops with connections waiting");
+  scgi_server_free(srv);
+  answered = 0;
+  for (int i = 0; i < 5; i++) {
+    char *reply = read_all(idle[i]);
+    answered += reply[0] == '\0';
+    free(reply);
+    close(idle[i]);
+  }
+  TAP_EQ(answered, 5, "room: scgi_server_free closes the waiting ones");
+  TAP_EQ(count_fds(), fds_before, "room: no descriptor left behind");
+}
+
 int main(void)
 {
   signal(SIGPIPE, SIG_IGN);
@@ -1317,6 +1445,7 @@ int main(void)
   test_log_stderr_no_sigpipe();
   test_death_resets_tcp();
   test_stop();
+  test_waiting_room();
   test_emfile();
   rmdir(tmpdir);
   return tap_done();
