@@ -463,7 +463,13 @@ SCGI_API void scgi_server_set_log(scgi_server *srv, scgi_log_fn fn, void *arg);
  * - NULL: the inherited listeners, owned by the server like `fd:N`:
  *   - systemd socket activation: when `LISTEN_PID` is this process,
  *     descriptors 3 to 3 + `LISTEN_FDS` - 1, each of which must be a
- *     listening stream socket. The environment is not changed;
+ *     listening stream socket. The environment is not changed. With
+ *     `SCGI_WAIT_FOR_CLOSE=1` also set (scgiserver sets it for the
+ *     workers it relays to), a request that finished normally on a Unix
+ *     socket keeps the connection open, its write side shut down, until
+ *     the peer closes it (at most 2 s), so that the peer can tell a
+ *     finished response (EOF while our end is open) from a dead process
+ *     (a fully closed socket);
  *   - the scgiserver handoff: `SCGI_HANDOFF_FD=N` names an inherited
  *     `AF_UNIX` `SOCK_SEQPACKET` socket connected to scgiserver, which
  *     sends one message per connection it hands over. Each message carries

@@ -167,7 +167,8 @@ static struct proc *find(struct worker_set *ws, const struct worker_ref *ref)
 static bool inherited_var(const char *var)
 {
   static const char *const names[] = {"LISTEN_FDS=", "LISTEN_PID=",
-                                      "LISTEN_FDNAMES=", "SCGI_HANDOFF_FD="};
+                                      "LISTEN_FDNAMES=", "SCGI_HANDOFF_FD=",
+                                      "SCGI_WAIT_FOR_CLOSE="};
 
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strncmp(var, names[i], strlen(names[i])) == 0)
@@ -214,13 +215,14 @@ static size_t strv_len(char **v)
 }
 
 /* The environment of every worker: ours minus the inherited activation
- * variables, plus the handoff ones. LISTEN_PID gets room for the digits
+ * variables, plus the handoff ones (proxy: LISTEN_FDS, LISTEN_PID and
+ * SCGI_WAIT_FOR_CLOSE). LISTEN_PID gets room for the digits
  * that each child writes into its own copy of the string. */
 static int build_env(struct worker_set *ws)
 {
   size_t n;
 
-  if (!(ws->envp = copy_strv(environ, 2)))
+  if (!(ws->envp = copy_strv(environ, 3)))
     return -ENOMEM;
   n = strv_len(ws->envp);
   if (ws->mode == HANDOFF_PASS) {
@@ -233,7 +235,10 @@ static int build_env(struct worker_set *ws)
     return -ENOMEM;
   memcpy(ws->envp[n + 1], "LISTEN_PID=0", sizeof "LISTEN_PID=0");
   ws->listen_pid = ws->envp[n + 1] + strlen("LISTEN_PID=");
-  return 0;
+  /* A libscgi worker then keeps a finished connection open until the
+   * relay closes it: the relay tells a finish from a death that way. */
+  ws->envp[n + 2] = strdup("SCGI_WAIT_FOR_CLOSE=1");
+  return ws->envp[n + 2] ? 0 : -ENOMEM;
 }
 
 static bool executable_file(const char *path)

@@ -77,20 +77,21 @@ static void format_peer(const struct sockaddr *sa, char *out, size_t size)
 
 /* Wraps a new connection into a request. Takes ownership of fd. */
 static int make_request(int fd, const struct sockaddr *peer,
+                        const struct scgi__listener *l,
                         const struct scgi__conn_settings *cfg,
                         const char *prefix, size_t prefix_len,
                         scgi_request **out)
 {
   scgi_request *req;
-  int one = 1;
 
-  /* Streamed responses (scgi_flush()) must not wait for Nagle. */
-  if (peer->sa_family == AF_INET || peer->sa_family == AF_INET6)
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  req = scgi__request_new(fd, cfg, prefix, prefix_len);
+  /* accept4() made it non-blocking; a handed-off one may not be. */
+  req = l->handoff ? scgi__request_new(fd, cfg, prefix, prefix_len)
+                   : scgi__request_new_nb(fd, cfg, prefix, prefix_len);
   if (req == NULL)
     return SCGI_ENOMEM;
-  if (peer->sa_family == AF_INET || peer->sa_family == AF_INET6)
+  req->tcp = peer->sa_family == AF_INET || peer->sa_family == AF_INET6;
+  req->wait_peer_close = l->wait_close && peer->sa_family == AF_UNIX;
+  if (req->tcp)
     scgi__request_arm_abort(req);
   format_peer(peer, req->peer, sizeof req->peer);
   *out = req;
@@ -135,7 +136,7 @@ static int stream_next(struct scgi__listener *l,
                SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd < 0)
     return accept_retryable(errno) ? -EAGAIN : -errno;
-  return make_request(fd, (struct sockaddr *)&ss, cfg, NULL, 0, out);
+  return make_request(fd, (struct sockaddr *)&ss, l, cfg, NULL, 0, out);
 }
 
 /* One received handoff message. */
@@ -278,7 +279,7 @@ static int handoff_next(struct scgi__listener *l,
     memset(&ss, 0, sizeof ss);
     if (getpeername(m.fds[0], (struct sockaddr *)&ss, &len) < 0)
       ss.ss_family = AF_UNSPEC;
-    rc = make_request(m.fds[0], (struct sockaddr *)&ss, cfg, m.buf,
+    rc = make_request(m.fds[0], (struct sockaddr *)&ss, l, cfg, m.buf,
                       (size_t)m.len, out);
     /* A descriptor of its own: the request may outlive the listener. */
     if (rc == 0)

@@ -148,6 +148,9 @@ struct scgi_request {
   bool linger_done;      /* ...drained already (or given up): just close */
   bool detached;         /* the caller took the connection: never touch fd */
   bool abort_armed;      /* TCP: SO_LINGER {1, 0} until a normal close */
+  bool tcp;              /* TCP connection (TCP_NODELAY set when streaming) */
+  bool nodelay;          /* ...TCP_NODELAY is set */
+  bool wait_peer_close;  /* after a finish, wait for the peer's close */
   int handoff_done_fd;   /* handoff socket to report the end on, or -1 */
   uint64_t deadline_ms;  /* header block due by then (monotonic; 0: never) */
   uint32_t room_slot;    /* while in the waiting room (room.c) */
@@ -178,6 +181,10 @@ struct scgi_request {
  * fd, also on failure. Returns NULL when out of memory. */
 scgi_request *scgi__request_new(int fd, const struct scgi__conn_settings *cfg,
                                 const char *prefix, size_t prefix_len);
+/* The same for a socket known to be non-blocking already (accept4()). */
+scgi_request *scgi__request_new_nb(int fd,
+                                   const struct scgi__conn_settings *cfg,
+                                   const char *prefix, size_t prefix_len);
 
 /* Reads what has arrived of the header block without waiting, and parses
  * it. Returns 0 once the block is complete, -EAGAIN when more is needed
@@ -211,9 +218,8 @@ void scgi__request_destroy(scgi_request *req);
  * down the write side and discards input for at most drain_ms, since closing
  * with unread input makes the kernel send a RST that may destroy the
  * response in the peer's receive buffer. `finished` (a normal finish) on a
- * connection not armed with scgi__request_arm_abort() (not TCP): always
- * shuts down and waits (discarding input, at most drain_ms) for the peer
- * to close, so that the peer can tell a finished application (EOF, our
+ * request with wait_peer_close: always shuts down and waits (discarding
+ * input, at most drain_ms) for the peer to close, so that the peer can tell a finished application (EOF, our
  * end still open) from a dead one (socket fully closed). No-op when
  * already closed. */
 void scgi__request_close(scgi_request *req, unsigned drain_ms, bool finished);
@@ -228,6 +234,8 @@ struct scgi__listener {
   int fd;
   bool handoff;        /* AF_UNIX SOCK_SEQPACKET socket from scgiserver */
   _Atomic bool closed; /* handoff: scgiserver went away, stop polling it */
+  _Atomic bool ended;  /* ...and the server has stopped watching it */
+  bool wait_close;     /* requests get wait_peer_close (SCGI_WAIT_FOR_CLOSE) */
   char *path;          /* Unix socket file we created, or NULL */
   dev_t dev;           /* ...and its identity, so that only our own file */
   ino_t ino;           /*    gets unlinked */

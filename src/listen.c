@@ -573,6 +573,9 @@ static int listen_inherited(const struct scgi__listen_params *params,
   int nsd, handoff_fd, rc;
   size_t n = 0;
 
+  const char *wait_env = getenv("SCGI_WAIT_FOR_CLOSE");
+  bool wait_close = wait_env != NULL && strcmp(wait_env, "1") == 0;
+
   rc = find_inherited(params, *list, *count, &nsd, &handoff_fd);
   if (rc < 0)
     return rc;
@@ -581,7 +584,8 @@ static int listen_inherited(const struct scgi__listen_params *params,
     return SCGI_ENOMEM;
   for (int i = 0; i < nsd && rc == 0; i++) {
     rc = adopt_listening(SD_LISTEN_FDS_START + i);
-    listener_init(&items[n++], SD_LISTEN_FDS_START + i, false);
+    listener_init(&items[n], SD_LISTEN_FDS_START + i, false);
+    items[n++].wait_close = wait_close;
   }
   if (handoff_fd >= 0 && rc == 0) {
     rc = adopt_handoff(handoff_fd);

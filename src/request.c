@@ -54,6 +54,14 @@ static int store_prefix(scgi_request *req, const char *prefix, size_t len)
 scgi_request *scgi__request_new(int fd, const struct scgi__conn_settings *cfg,
                                 const char *prefix, size_t prefix_len)
 {
+  set_nonblocking(fd);
+  return scgi__request_new_nb(fd, cfg, prefix, prefix_len);
+}
+
+scgi_request *scgi__request_new_nb(int fd,
+                                   const struct scgi__conn_settings *cfg,
+                                   const char *prefix, size_t prefix_len)
+{
   scgi_request *req = malloc(sizeof *req);
 
   if (!req) {
@@ -79,7 +87,6 @@ scgi_request *scgi__request_new(int fd, const struct scgi__conn_settings *cfg,
   }
   if (cfg->read_timeout_ms != 0)
     req->deadline_ms = scgi__now_ms() + cfg->read_timeout_ms;
-  set_nonblocking(fd);
   return req;
 }
 
@@ -258,18 +265,17 @@ void scgi__request_close(scgi_request *req, unsigned drain_ms, bool finished)
   uint64_t drain = req->linger_done ? 0
                    : req->linger    ? DRAIN_MAX_BYTES
                                     : unread_body(req);
-  /* TCP (armed): a process that dies resets the connection instead. */
-  bool death_is_visible = req->abort_armed;
 
   if (req->fd < 0)
     return;
   disarm_abort(req);
-  /* Over a Unix socket, after a normal finish, wait for the peer's close
-   * even when no input is owed: it is what tells a finished application
-   * from a dead one there, where both give the peer an EOF. The peer of a
-   * finished one sees its EOF while our end is still open (poll: no
-   * POLLHUP); that of a dead one finds the socket fully closed (POLLHUP). */
-  if (finished && !death_is_visible)
+  /* When asked (SCGI_WAIT_FOR_CLOSE: scgiserver relaying over a Unix
+   * socket), wait after a normal finish for the peer's close even when no
+   * input is owed: it is what tells a finished application from a dead one
+   * there, where both give the peer an EOF. The peer of a finished one
+   * sees its EOF while our end is still open (poll: no POLLHUP); that of a
+   * dead one finds the socket fully closed (POLLHUP). */
+  if (finished && req->wait_peer_close)
     drain = DRAIN_MAX_BYTES;
   if (drain_ms > 0 && drain > 0) {
     /* Our FIN tells the peer the response is complete; it then closes,

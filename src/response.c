@@ -8,6 +8,8 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,27 +221,68 @@ static bool bodyless_status(int code)
   return code < 200 || code == 204 || code == 304;
 }
 
+/* Appends a string to a head part sized for the longest one (no snprintf:
+ * it was the largest cost of a small response). Returns the new length. */
+static size_t put_str(char *part, size_t at, const char *s)
+{
+  size_t n = strlen(s);
+
+  memcpy(part + at, s, n);
+  return at + n;
+}
+
+static size_t put_uint(char *part, size_t at, uint64_t v)
+{
+  char digits[20];
+  size_t n = 0;
+
+  do
+    digits[n++] = (char)('0' + v % 10);
+  while ((v /= 10) != 0);
+  while (n > 0)
+    part[at++] = digits[--n];
+  return at;
+}
+
 /* Fills parts and the first three iovecs; returns how many were used. */
 static int head_iov(const scgi_request *req, struct head_parts *parts,
                     struct iovec *iov, bool final, size_t body_len)
 {
   const char *reason = req->reason[0] ? req->reason
                                       : standard_reason(req->status);
-  int n = snprintf(parts->status, sizeof parts->status, "Status: %d %s\r\n",
-                   req->status, reason);
-  int t = snprintf(parts->tail, sizeof parts->tail, "%s",
-                   req->has_content_type ? "" : DEFAULT_CONTENT_TYPE);
+  size_t n = put_str(parts->status, 0, "Status: ");
+  size_t t = 0;
 
+  n = put_uint(parts->status, n, (unsigned)req->status);
+  n = put_str(parts->status, n, " ");
+  n = put_str(parts->status, n, reason);
+  n = put_str(parts->status, n, "\r\n");
+  if (!req->has_content_type)
+    t = put_str(parts->tail, t, DEFAULT_CONTENT_TYPE);
   /* A whole body in hand has a known length: tell the front server, so
    * that it need not wait for the close and can keep its client alive. */
-  if (final && !req->has_content_length && !bodyless_status(req->status))
-    t += snprintf(parts->tail + t, sizeof parts->tail - (size_t)t,
-                  "Content-Length: %zu\r\n", body_len);
-  t += snprintf(parts->tail + t, sizeof parts->tail - (size_t)t, "\r\n");
-  iov[0] = scgi__iovec(parts->status, (size_t)n);
+  if (final && !req->has_content_length && !bodyless_status(req->status)) {
+    t = put_str(parts->tail, t, "Content-Length: ");
+    t = put_uint(parts->tail, t, body_len);
+    t = put_str(parts->tail, t, "\r\n");
+  }
+  t = put_str(parts->tail, t, "\r\n");
+  iov[0] = scgi__iovec(parts->status, n);
   iov[1] = scgi__iovec(req->head, req->head_len);
-  iov[2] = scgi__iovec(parts->tail, (size_t)t);
+  iov[2] = scgi__iovec(parts->tail, t);
   return 3;
+}
+
+/* A response sent in pieces (scgi_flush(), or more than the buffer holds)
+ * must not have its last segment held back by Nagle's algorithm waiting
+ * for the peer's ACK. One that goes out whole is pushed by the close. */
+static void no_delay(scgi_request *req)
+{
+  int one = 1;
+
+  if (req->tcp && !req->nodelay &&
+      setsockopt(req->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0)
+    req->nodelay = true;
 }
 
 /* Sends the head if still pending, the buffered bytes and `extra`, all in
@@ -257,6 +300,8 @@ static int send_out(scgi_request *req, const void *extra, size_t extra_len,
   iov[n++] = scgi__iovec(extra, extra_len);
   req->headers_sent = true;
   req->out_len = 0;
+  if (!final)
+    no_delay(req);
   rc = scgi__writev_all(req->fd, iov, n, req->cfg.write_timeout_ms);
   if (rc != 0)
     req->error = rc;

@@ -51,11 +51,14 @@ struct scgi_server {
   int epfd;
   struct scgi__room room;
   atomic_size_t open_listeners; /* handoff sockets close at their EOF */
+  atomic_uint direct_takes;     /* see take_direct() */
 };
 
 /* epoll keys besides the waiting room's. */
 #define KEY_STOP UINT64_MAX
 #define KEY_LISTENER SCGI__ROOM_KEYS /* | listener index */
+/* See take_direct(). */
+#define DIRECT_STREAK 16
 
 /* ---- logging ---------------------------------------------------------------- */
 
@@ -148,6 +151,7 @@ scgi_server *scgi_server_new(void)
   atomic_init(&srv->stopping, 0);
   atomic_init(&srv->fd_warned_ms, 0);
   atomic_init(&srv->open_listeners, 0);
+  atomic_init(&srv->direct_takes, 0);
   return srv;
 }
 
@@ -431,15 +435,19 @@ static int read_header(scgi_server *srv, scgi_request *req, bool in_room,
 /* A handoff listener reached its end; the last one stops the server. */
 static void listener_ended(scgi_server *srv, size_t i)
 {
+  if (atomic_exchange(&srv->listeners[i].ended, true))
+    return; /* another thread saw it first */
   (void)epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listeners[i].fd, NULL);
   if (atomic_fetch_sub(&srv->open_listeners, 1) == 1)
     scgi_server_stop(srv);
 }
 
-/* Takes one connection from listener i, which epoll reported readable,
- * and re-arms it for the other threads before reading the header. Returns
+/* Takes one connection from listener i: one that epoll reported readable
+ * (`from_event`: re-armed for the other threads before the header is
+ * read), or one tried on the chance that a connection is waiting. Returns
  * 0 with *out set, 1 to wait again, or an error. */
-static int take_connection(scgi_server *srv, size_t i, scgi_request **out)
+static int take_connection(scgi_server *srv, size_t i, bool from_event,
+                           scgi_request **out)
 {
   struct scgi__listener *l = &srv->listeners[i];
   scgi_request *req;
@@ -454,7 +462,7 @@ static int take_connection(scgi_server *srv, size_t i, scgi_request **out)
     warn_fd_shortage(srv, rc);
     backoff(srv, BACKOFF_MS);
   }
-  if (arm_listener(srv, i, EPOLL_CTL_MOD) < 0)
+  if (from_event && arm_listener(srv, i, EPOLL_CTL_MOD) < 0)
     scgi__log(&srv->cfg, SCGI_LOG_ERROR, "cannot watch listener fd %d: %s",
               l->fd, scgi_strerror(-errno));
   if (rc == -EAGAIN || rc == SCGI_ESTOPPED || out_of_resources(rc))
@@ -502,24 +510,49 @@ static int wait_event(scgi_server *srv, struct epoll_event *ev)
   }
 }
 
+/* Under load a connection is usually waiting already: taking it at once
+ * saves the epoll_wait() and the re-arming. Every DIRECT_STREAK takes,
+ * the caller goes through epoll_wait() anyway, so that the waiting room
+ * and its sweep get their turn. Returns like take_connection(). */
+static int take_direct(scgi_server *srv, scgi_request **out)
+{
+  if (stopped(srv) ||
+      atomic_fetch_add(&srv->direct_takes, 1) % DIRECT_STREAK == 0)
+    return 1;
+  for (size_t i = 0; i < srv->nlisteners; i++) {
+    int rc;
+
+    if (atomic_load(&srv->listeners[i].closed))
+      continue;
+    rc = take_connection(srv, i, false, out);
+    if (rc <= 0)
+      return rc;
+  }
+  return 1;
+}
+
 int scgi_accept(scgi_server *srv, scgi_request **out)
 {
+  int rc;
+
   if (out != NULL)
     *out = NULL;
   if (srv == NULL || out == NULL)
     return SCGI_EINVAL;
   if (srv->nlisteners == 0)
     return SCGI_ENOLISTENER;
+  if ((rc = take_direct(srv, out)) <= 0)
+    return rc;
   for (;;) {
     struct epoll_event ev;
-    int rc = wait_event(srv, &ev);
 
-    if (rc < 0)
+    if ((rc = wait_event(srv, &ev)) < 0)
       return rc;
     if (ev.data.u64 == KEY_STOP)
       return SCGI_ESTOPPED;
     if (ev.data.u64 >= KEY_LISTENER)
-      rc = take_connection(srv, (size_t)(ev.data.u64 - KEY_LISTENER), out);
+      rc = take_connection(srv, (size_t)(ev.data.u64 - KEY_LISTENER), true,
+                           out);
     else
       rc = resume(srv, ev.data.u64, out);
     if (rc <= 0)

@@ -659,9 +659,10 @@ static void test_drain_unread_body(bool tcp)
   free(r.buf);
 }
 
-/* After a normal finish over a Unix socket the library keeps its end open
- * until the peer closes: EOF without POLLHUP, which is how scgiserver
- * tells a finished worker from a dead one. */
+/* After a normal finish over a Unix socket, with SCGI_WAIT_FOR_CLOSE=1
+ * (which gives accepted requests wait_peer_close), the library keeps its
+ * end open until the peer closes: EOF without POLLHUP, which is how
+ * scgiserver tells a finished worker from a dead one. */
 static void *finish_main(void *arg)
 {
   scgi_request *req = arg;
@@ -680,6 +681,7 @@ static void test_finish_waits_for_peer(void)
   uint64_t start;
 
   conn_open(&c, false, 0, 5000);
+  c.req->wait_peer_close = true;
   TAP_EQ(scgi_printf(c.req, "ok"), 0, "finish waits: respond");
   pthread_create(&t, NULL, finish_main, c.req);
   /* reader_main() without its closing shutdown: read to EOF here. */
@@ -708,6 +710,26 @@ static void test_finish_waits_for_peer(void)
   conn_close(&c);
 }
 
+/* Without it, a finish closes at once: no thread waits on the peer. */
+static void test_finish_closes_at_once(void)
+{
+  struct conn c;
+  struct pollfd pf;
+  char buf[256];
+  size_t got = 0;
+
+  conn_open(&c, false, 0, 5000);
+  TAP_EQ(scgi_printf(c.req, "ok"), 0, "finish closes: respond");
+  TAP_EQ(scgi_finish(c.req), 0, "finish closes: returns 0 with the peer silent");
+  pf = (struct pollfd){.fd = c.peer, .events = POLLIN | POLLRDHUP};
+  TAP_OK(poll(&pf, 1, 1000) == 1 && (pf.revents & POLLHUP),
+         "finish closes: the peer finds the socket closed (POLLHUP)");
+  for (ssize_t n; (n = recv(c.peer, buf, sizeof buf, 0)) > 0;)
+    got += (size_t)n;
+  TAP_OK(got > 0, "finish closes: the response is still there to read");
+  conn_close(&c);
+}
+
 int main(void)
 {
   test_default_response();
@@ -726,5 +748,6 @@ int main(void)
   test_drain_unread_body(true);
   test_drain_unread_body(false);
   test_finish_waits_for_peer();
+  test_finish_closes_at_once();
   return tap_done();
 }
