@@ -146,6 +146,7 @@ struct scgi_request {
   int read_error;        /* sticky scgi_read() error (SCGI_ETRUNCATED) */
   bool linger;           /* rejected: more input may follow, drain it first */
   bool linger_done;      /* ...drained already (or given up): just close */
+  bool trailing;         /* bytes came after the body (ignored) */
   bool detached;         /* the caller took the connection: never touch fd */
   bool abort_armed;      /* TCP: SO_LINGER {1, 0} until a normal close */
   bool tcp;              /* TCP connection (TCP_NODELAY set when streaming) */

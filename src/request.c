@@ -157,8 +157,10 @@ static void start_body(scgi_request *req, size_t header_size)
 
   req->in_pos = header_size;
   req->body_left = length;
-  if ((uint64_t)early > (uint64_t)length)
+  if ((uint64_t)early > (uint64_t)length) {
     req->in_len = header_size + (size_t)length;
+    req->trailing = true;
+  }
 }
 
 int scgi__request_read_header(scgi_request *req)
@@ -218,13 +220,13 @@ static uint64_t unread_body(const scgi_request *req)
   return (uint64_t)req->body_left - buffered;
 }
 
-static void discard_input(int fd, uint64_t max_bytes, unsigned budget_ms)
+static void discard_loop(int fd, char *buf, size_t cap, uint64_t max_bytes,
+                         uint64_t deadline)
 {
-  uint64_t deadline = scgi__now_ms() + budget_ms, got = 0;
-  char buf[4096];
+  uint64_t got = 0;
 
   while (got < max_bytes) {
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    ssize_t n = recv(fd, buf, cap, 0);
     uint64_t now = scgi__now_ms();
     /* Checked on every turn: a peer that keeps the socket full must not
      * stretch the budget either. */
@@ -242,6 +244,24 @@ static void discard_input(int fd, uint64_t max_bytes, unsigned budget_ms)
       return;
   }
 }
+
+/* Receive size when discarding more than a few KiB: fewer system calls. */
+#define DISCARD_CHUNK 65536
+
+static void discard_input(int fd, uint64_t max_bytes, unsigned budget_ms)
+{
+  uint64_t deadline = scgi__now_ms() + budget_ms;
+  char small[4096], *heap = NULL, *buf = small;
+  size_t cap = sizeof small;
+
+  if (max_bytes > sizeof small && (heap = malloc(DISCARD_CHUNK)) != NULL) {
+    buf = heap;
+    cap = DISCARD_CHUNK;
+  }
+  discard_loop(fd, buf, cap, max_bytes, deadline);
+  free(heap);
+}
+
 
 void scgi__request_arm_abort(scgi_request *req)
 {
@@ -282,9 +302,10 @@ void scgi__request_close(scgi_request *req, unsigned drain_ms, bool finished)
      * which ends the draining early. */
     shutdown(req->fd, SHUT_WR);
     discard_input(req->fd, drain, drain_ms);
-  } else if (finished) {
-    /* Bytes a peer sent after the request would turn our close into a
-     * reset, which can destroy the response before the peer reads it. */
+  } else if (finished && req->trailing) {
+    /* The peer sent bytes after its request: more of them left unread
+     * would turn our close into a reset, which can destroy the response
+     * before the peer reads it. */
     discard_input(req->fd, DRAIN_MAX_BYTES, 0);
   }
   close(req->fd);
