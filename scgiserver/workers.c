@@ -110,6 +110,7 @@ struct worker_set {
   struct proc *procs;
   unsigned next_pick;        /* spreads ties between equally busy workers */
   unsigned waiting;
+  unsigned freed_unsignaled; /* slots freed by "D"s, signaled after unlock */
   enum phase phase;
   int64_t drain_until_ms;
   struct worker_stats stats;
@@ -737,7 +738,7 @@ static void done_one(struct worker_set *ws, struct proc *p)
 {
   if (p->sent > 0) {
     p->sent--;
-    pthread_cond_signal(&ws->freed);
+    ws->freed_unsignaled++;
   } else if (p->held > p->early) {
     p->early++; /* workers_handed_off() for it has not run yet */
   } else {
@@ -888,6 +889,18 @@ static void dispatch(struct worker_set *ws, const struct pollset *ps)
   }
 }
 
+/* Unlocks, then wakes a waiting front thread per slot the "D"s freed: a
+ * thread woken while the lock is still held would only block on it. */
+static void signal_freed(struct worker_set *ws)
+{
+  unsigned n = ws->freed_unsignaled;
+
+  ws->freed_unsignaled = 0;
+  pthread_mutex_unlock(&ws->lock);
+  while (n-- > 0)
+    pthread_cond_signal(&ws->freed);
+}
+
 static void *supervise(void *arg)
 {
   struct worker_set *ws = arg;
@@ -902,7 +915,7 @@ static void *supervise(void *arg)
     timeout = next_timeout(ws);
     if (!pollset_build(ws, &ps))
       timeout = timeout < 0 || timeout > 100 ? 100 : timeout;
-    pthread_mutex_unlock(&ws->lock);
+    signal_freed(ws);
     if (poll(ps.fds, ps.n, timeout) < 0 && errno != EINTR)
       log_msg(SCGI_LOG_ERROR, "app %s: poll: %s", ws->name, strerror(errno));
     pthread_mutex_lock(&ws->lock);
@@ -1027,36 +1040,44 @@ int workers_acquire(struct worker_set *ws, unsigned wait_ms,
  * (free a dead process, terminate or replace a retired one, drain). */
 static bool returned(struct worker_set *ws, struct proc *p)
 {
-  if (usable(p))
-    pthread_cond_signal(&ws->freed);
   return !usable(p) || ws->phase != RUNNING;
+}
+
+/* Wakes a waiting front thread (called after unlocking) if a slot freed. */
+static void after_return(struct worker_set *ws, bool freed, bool poke)
+{
+  if (freed)
+    pthread_cond_signal(&ws->freed);
+  if (poke)
+    wake(ws);
 }
 
 void workers_handed_off(struct worker_set *ws, const struct worker_ref *ref)
 {
   struct proc *p;
-  bool poke = false;
+  bool poke = false, freed = false;
 
   pthread_mutex_lock(&ws->lock);
   if ((p = find(ws, ref)) && p->held > 0) {
     p->held--;
     ws->stats.served++;
-    if (p->early > 0)
-      p->early--; /* its "D" already came */
-    else if (!p->reaped)
-      p->sent++;
+    if (p->early > 0) {
+      p->early--; /* its "D" already came: the slot is free */
+      freed = usable(p);
+    } else if (!p->reaped) {
+      p->sent++; /* busy until its "D" */
+    }
     poke = returned(ws, p);
   }
   pthread_mutex_unlock(&ws->lock);
-  if (poke)
-    wake(ws);
+  after_return(ws, freed, poke);
 }
 
 void workers_release(struct worker_set *ws, const struct worker_ref *ref,
                      bool worker_failed)
 {
   struct proc *p;
-  bool poke = false;
+  bool poke = false, freed = false;
 
   pthread_mutex_lock(&ws->lock);
   if ((p = find(ws, ref)) && p->held > 0) {
@@ -1068,11 +1089,11 @@ void workers_release(struct worker_set *ws, const struct worker_ref *ref,
               "request", ws->name, p->slot, (long)p->pid);
     else if (ws->mode == HANDOFF_PROXY)
       ws->stats.served++;
+    freed = usable(p);
     poke = returned(ws, p);
   }
   pthread_mutex_unlock(&ws->lock);
-  if (poke)
-    wake(ws);
+  after_return(ws, freed, poke);
 }
 
 #define EXIT_CHECK_MS 5

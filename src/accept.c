@@ -254,6 +254,51 @@ static int handoff_check(struct scgi__listener *l,
   return 0;
 }
 
+/* ---- the "D" channel ---------------------------------------------------------- */
+
+void scgi__done_unref(struct scgi__done_channel *ch)
+{
+  if (ch != NULL && atomic_fetch_sub(&ch->refs, 1) == 1) {
+    close(ch->fd);
+    free(ch);
+  }
+}
+
+void scgi__done_report(struct scgi__done_channel *ch)
+{
+  (void)send(ch->fd, "D", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  scgi__done_unref(ch);
+}
+
+/* A reference to the listener's channel for a new request, made with the
+ * listener's first message (its own descriptor: the request may outlive
+ * the listener). NULL without memory or descriptors: that request's end
+ * then goes unreported, and scgiserver counts the worker busy with it
+ * until the worker ends. */
+static struct scgi__done_channel *done_ref(struct scgi__listener *l)
+{
+  struct scgi__done_channel *ch = atomic_load(&l->done);
+
+  if (ch == NULL) {
+    /* Threads may take messages at once: the first to publish one wins. */
+    struct scgi__done_channel *fresh = malloc(sizeof *fresh);
+    if (fresh == NULL)
+      return NULL;
+    fresh->fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 0);
+    atomic_init(&fresh->refs, 1);
+    if (fresh->fd < 0) {
+      free(fresh);
+      return NULL;
+    }
+    if (!atomic_compare_exchange_strong(&l->done, &ch, fresh))
+      scgi__done_unref(fresh); /* another thread made one: use that */
+    else
+      ch = fresh;
+  }
+  atomic_fetch_add(&ch->refs, 1);
+  return ch;
+}
+
 static int handoff_next(struct scgi__listener *l,
                         const struct scgi__conn_settings *cfg,
                         scgi_request **out)
@@ -281,9 +326,8 @@ static int handoff_next(struct scgi__listener *l,
       ss.ss_family = AF_UNSPEC;
     rc = make_request(m.fds[0], (struct sockaddr *)&ss, l, cfg, m.buf,
                       (size_t)m.len, out);
-    /* A descriptor of its own: the request may outlive the listener. */
     if (rc == 0)
-      (*out)->handoff_done_fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 0);
+      (*out)->done = done_ref(l);
   }
   free(m.buf);
   return rc;

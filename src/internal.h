@@ -152,7 +152,7 @@ struct scgi_request {
   bool tcp;              /* TCP connection (TCP_NODELAY set when streaming) */
   bool nodelay;          /* ...TCP_NODELAY is set */
   bool wait_peer_close;  /* after a finish, wait for the peer's close */
-  int handoff_done_fd;   /* handoff socket to report the end on, or -1 */
+  struct scgi__done_channel *done; /* handoff: report the end on it */
   uint64_t deadline_ms;  /* header block due by then (monotonic; 0: never) */
   uint32_t room_slot;    /* while in the waiting room (room.c) */
 
@@ -225,6 +225,21 @@ void scgi__request_destroy(scgi_request *req);
  * already closed. */
 void scgi__request_close(scgi_request *req, unsigned drain_ms, bool finished);
 
+/* ---- accept.c: the handoff socket's "D" channel ------------------------ */
+
+/* A descriptor of the handoff socket shared by its listener and the
+ * requests it handed out, so that a request may outlive the listener
+ * without a dup() per request. Freed (and closed) by the last unref. */
+struct scgi__done_channel {
+  atomic_uint refs;
+  int fd;
+};
+
+/* Sends "D" (the handed-off connection is closed), then drops the
+ * request's reference. */
+void scgi__done_report(struct scgi__done_channel *ch);
+void scgi__done_unref(struct scgi__done_channel *ch);
+
 /* ---- listen.c ------------------------------------------------------------ */
 
 /* One listener of a server: a listening stream socket, or the handoff socket
@@ -237,6 +252,8 @@ struct scgi__listener {
   _Atomic bool closed; /* handoff: scgiserver went away, stop polling it */
   _Atomic bool ended;  /* ...and the server has stopped watching it */
   bool wait_close;     /* requests get wait_peer_close (SCGI_WAIT_FOR_CLOSE) */
+  /* handoff: created with the first message */
+  struct scgi__done_channel *_Atomic done;
   char *path;          /* Unix socket file we created, or NULL */
   dev_t dev;           /* ...and its identity, so that only our own file */
   ino_t ino;           /*    gets unlinked */

@@ -181,6 +181,7 @@ void scgi__listener_close(struct scgi__listener *l)
 {
   struct stat st;
 
+  scgi__done_unref(atomic_exchange(&l->done, NULL));
   /* Unlink before close: while our socket is open its inode cannot be
    * freed and reused by a file someone else created at the path, so equal
    * st_dev/st_ino really means our file. */

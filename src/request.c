@@ -71,7 +71,6 @@ scgi_request *scgi__request_new_nb(int fd,
   /* inline_in is last and large: zero only what precedes it. */
   memset(req, 0, offsetof(struct scgi_request, inline_in));
   req->fd = fd;
-  req->handoff_done_fd = -1;
   req->cfg = *cfg;
   req->status = 200;
   req->in = req->inline_in;
@@ -344,11 +343,10 @@ int scgi__request_linger_read(scgi_request *req)
  * process can take another one (see the handoff convention in accept.c). */
 static void report_done(scgi_request *req)
 {
-  if (req->handoff_done_fd < 0)
+  if (req->done == NULL)
     return;
-  (void)send(req->handoff_done_fd, "D", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-  close(req->handoff_done_fd);
-  req->handoff_done_fd = -1;
+  scgi__done_report(req->done);
+  req->done = NULL;
 }
 
 void scgi__request_destroy(scgi_request *req)
