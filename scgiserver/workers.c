@@ -65,6 +65,7 @@ extern char **environ;
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 #define PID_DIGITS 20           /* room for any pid_t in LISTEN_PID */
 #define NO_PIDFD_POLL_MS 100    /* exit checks without pidfd_open (valgrind) */
+#define DONES_BACKLOG 64        /* "D"s left unread on a handoff socket */
 
 struct proc {
   struct proc *next;
@@ -834,6 +835,16 @@ static void pollset_add(struct pollset *ps, int fd, struct proc *p)
   ps->who[ps->n++] = p;
 }
 
+/* Whether the supervisor reads the "D"s as they come. Only when a front
+ * thread waits for a slot, or to drain: otherwise a front thread collects
+ * them when it needs a slot (collect_dones()), which spares a wake-up of
+ * the supervisor per request. */
+static bool watch_dones(const struct worker_set *ws)
+{
+  return ws->mode == HANDOFF_PASS &&
+         (ws->waiting > 0 || ws->phase != RUNNING);
+}
+
 /* Returns false when memory ran short and some descriptors are left out. */
 static bool pollset_build(struct worker_set *ws, struct pollset *ps)
 {
@@ -858,8 +869,7 @@ static bool pollset_build(struct worker_set *ws, struct pollset *ps)
      * releases all its slots), and its closed socket is no news. */
     if (!p->reaped && p->pidfd >= 0)
       pollset_add(ps, p->pidfd, p);
-    if (ws->mode == HANDOFF_PASS && p->handoff_fd >= 0 && !p->hup &&
-        !p->reaped)
+    if (watch_dones(ws) && p->handoff_fd >= 0 && !p->hup && !p->reaped)
       pollset_add(ps, p->handoff_fd, p);
   }
   return want <= ps->cap;
@@ -989,7 +999,8 @@ static int wait_for_slot(struct worker_set *ws, unsigned wait_ms,
   struct proc *p = NULL;
 
   deadline_after(&deadline, wait_ms);
-  ws->waiting++;
+  if (ws->waiting++ == 0 && ws->mode == HANDOFF_PASS)
+    wake(ws); /* to watch the "D"s from now on (watch_dones()) */
   while (ws->phase == RUNNING && !(p = pick(ws)))
     if (pthread_cond_timedwait(&ws->freed, &ws->lock, &deadline) ==
         ETIMEDOUT) {
@@ -1018,6 +1029,14 @@ static bool take(struct worker_set *ws, struct proc *p,
   return false;
 }
 
+/* Takes the "D"s that arrived meanwhile, without waiting (lock held). */
+static void collect_dones(struct worker_set *ws)
+{
+  for (struct proc *p = ws->procs; p; p = p->next)
+    if (p->sent > 0 && p->handoff_fd >= 0 && !p->hup && !p->reaped)
+      read_done(ws, p, 0); /* 0: a hang-up is left to the supervisor */
+}
+
 int workers_acquire(struct worker_set *ws, unsigned wait_ms,
                     struct worker_ref *ref)
 {
@@ -1026,7 +1045,14 @@ int workers_acquire(struct worker_set *ws, unsigned wait_ms,
   int rc = 0;
 
   pthread_mutex_lock(&ws->lock);
-  if (!(p = pick(ws)) && (rc = why_not_now(ws, wait_ms)) == 0)
+  p = pick(ws);
+  /* Also before the "D"s could fill the socket (the worker does not
+   * wait for room: a "D" lost would keep a slot busy for good). */
+  if (ws->mode == HANDOFF_PASS && (!p || p->sent >= DONES_BACKLOG)) {
+    collect_dones(ws);
+    p = pick(ws);
+  }
+  if (!p && (rc = why_not_now(ws, wait_ms)) == 0)
     rc = wait_for_slot(ws, wait_ms, &p);
   if (p)
     poke = take(ws, p, ref);
@@ -1136,6 +1162,8 @@ bool workers_exited(struct worker_set *ws, const struct worker_ref *ref,
 void workers_stats(struct worker_set *ws, struct worker_stats *out)
 {
   pthread_mutex_lock(&ws->lock);
+  if (ws->mode == HANDOFF_PASS)
+    collect_dones(ws); /* busy counts what is really in progress */
   *out = ws->stats;
   out->alive = out->busy = 0;
   for (unsigned i = 0; i < ws->count; i++) {
