@@ -62,7 +62,8 @@ struct table {
                              NULL for dispatch_start()'s */
   struct app_rt *apps;    /* conf->napps of them, in conf's order */
   unsigned gen;           /* 0 for dispatch_start()'s, then 1, 2... */
-  unsigned refs;          /* front threads using it; under dispatch.lock */
+  atomic_uint refs;       /* front threads using it */
+  atomic_bool retired;    /* swapped out: its last put broadcasts `idle` */
 };
 
 /* An old table being retired by a thread of its own. */
@@ -76,10 +77,13 @@ struct retiree {
 };
 
 struct dispatch {
-  /* Lock invariant: `lock` guards `current` and every table's `refs`. A
-   * reference is only ever taken on the current table, so once a table is
-   * swapped out its count only goes down; `idle` is broadcast when a
-   * table that is not current drops to zero. */
+  /* `current_lock` guards `current`: read-locked by every request to take
+   * a reference (no system call while no reload writes), write-locked to
+   * swap it. A reference is only ever taken on the current table, so once
+   * a table is swapped out its count only goes down; the put that drops a
+   * retired table's count to zero broadcasts `idle` under `lock`, under
+   * which the retire thread checks the count. */
+  pthread_rwlock_t current_lock;
   pthread_mutex_t lock;
   pthread_cond_t idle;
   struct table *current;
@@ -341,19 +345,20 @@ static struct table *table_get(struct dispatch *d)
 {
   struct table *t;
 
-  pthread_mutex_lock(&d->lock);
+  pthread_rwlock_rdlock(&d->current_lock);
   t = d->current;
-  t->refs++;
-  pthread_mutex_unlock(&d->lock);
+  atomic_fetch_add(&t->refs, 1);
+  pthread_rwlock_unlock(&d->current_lock);
   return t;
 }
 
 static void table_put(struct dispatch *d, struct table *t)
 {
-  pthread_mutex_lock(&d->lock);
-  if (--t->refs == 0 && t != d->current)
+  if (atomic_fetch_sub(&t->refs, 1) == 1 && atomic_load(&t->retired)) {
+    pthread_mutex_lock(&d->lock);
     pthread_cond_broadcast(&d->idle);
-  pthread_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(&d->lock);
+  }
 }
 
 static int handle(struct dispatch *d, struct table *t, const char *listen,
@@ -598,6 +603,7 @@ int dispatch_start(const struct conf *conf, struct dispatch **out)
     log_msg(SCGI_LOG_ERROR, "out of memory");
     return -1;
   }
+  pthread_rwlock_init(&d->current_lock, NULL);
   pthread_mutex_init(&d->lock, NULL);
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -625,13 +631,13 @@ static void *retire_thread(void *arg)
 
   deadline_in(&deadline, r->drain_ms);
   pthread_mutex_lock(&d->lock);
-  while (r->t->refs > 0 &&
+  while (atomic_load(&r->t->refs) > 0 &&
          pthread_cond_timedwait(&d->idle, &d->lock, &deadline) != ETIMEDOUT)
     ;
   pthread_mutex_unlock(&d->lock);
   table_stop(r->t, &deadline);
   pthread_mutex_lock(&d->lock);
-  while (r->t->refs > 0)
+  while (atomic_load(&r->t->refs) > 0)
     pthread_cond_wait(&d->idle, &d->lock);
   pthread_mutex_unlock(&d->lock);
   log_msg(SCGI_LOG_INFO, "reload: generation %u retired", r->t->gen);
@@ -749,10 +755,13 @@ int dispatch_reload(struct dispatch *d, struct conf *conf,
     log_msg(SCGI_LOG_ERROR, "reload failed: keeping the running apps");
     return -1;
   }
-  pthread_mutex_lock(&d->lock);
+  pthread_rwlock_wrlock(&d->current_lock);
   old = d->current;
   d->current = t;
-  if (old->refs == 0)
+  pthread_rwlock_unlock(&d->current_lock);
+  atomic_store(&old->retired, true);
+  pthread_mutex_lock(&d->lock);
+  if (atomic_load(&old->refs) == 0)
     pthread_cond_broadcast(&d->idle);
   pthread_mutex_unlock(&d->lock);
   log_msg(SCGI_LOG_INFO, "reloaded: %zu app%s (generation %u)",
@@ -797,5 +806,6 @@ void dispatch_free(struct dispatch *d)
   free(d->base_dir);
   pthread_cond_destroy(&d->idle);
   pthread_mutex_destroy(&d->lock);
+  pthread_rwlock_destroy(&d->current_lock);
   free(d);
 }
