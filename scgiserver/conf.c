@@ -52,6 +52,8 @@ const char conf_usage[] =
     "                            directory in $RUNTIME_DIRECTORY or /tmp)\n"
     "      --drain-timeout MS    at SIGTERM, wait for busy workers (default\n"
     "                            10000)\n"
+    "      --status-path PATH    answer requests for PATH with scgiserver's\n"
+    "                            counters (?json: as JSON; default: none)\n"
     "      --log stderr|syslog   where log lines go (default stderr)\n"
     "  -d, --daemon              run in the background (default: foreground)\n"
     "  -p, --pidfile FILE        write the server's pid to FILE\n"
@@ -68,7 +70,7 @@ enum key_id {
   K_USER = 'u', K_GROUP = 'g',
   K_HANDOFF = 256, K_CONNECT, K_QUEUE, K_QUEUE_TIMEOUT, K_HEADER_TIMEOUT,
   K_APP_TIMEOUT, K_MAX_REQUESTS, K_MAX_HEADER_BYTES, K_CONCURRENCY,
-  K_RUNTIME_DIR, K_DRAIN_TIMEOUT, K_LOG,
+  K_RUNTIME_DIR, K_DRAIN_TIMEOUT, K_LOG, K_STATUS_PATH,
   K_EXEC, K_ROUTE /* config file only */
 };
 
@@ -102,6 +104,7 @@ static const struct key {
     { "runtime-dir", K_RUNTIME_DIR, IN_GLOBAL, NOT_NUM, NOT_NUM, 0, 0 },
     { "drain-timeout", K_DRAIN_TIMEOUT, IN_GLOBAL, G(drain_timeout_ms), NOT_NUM, 0, MAX_MS },
     { "log", K_LOG, IN_GLOBAL, NOT_NUM, NOT_NUM, 0, 0 },
+    { "status-path", K_STATUS_PATH, IN_GLOBAL, NOT_NUM, NOT_NUM, 0, 0 },
     { "pidfile", K_PIDFILE, IN_GLOBAL, NOT_NUM, NOT_NUM, 0, 0 },
     { "daemon", K_DAEMON, IN_GLOBAL, NOT_NUM, NOT_NUM, 0, 0 },
     { "user", K_USER, IN_GLOBAL, NOT_NUM, NOT_NUM, 0, 0 },
@@ -127,6 +130,7 @@ static const struct option long_options[] = {
     { "runtime-dir", required_argument, NULL, K_RUNTIME_DIR },
     { "drain-timeout", required_argument, NULL, K_DRAIN_TIMEOUT },
     { "log", required_argument, NULL, K_LOG },
+    { "status-path", required_argument, NULL, K_STATUS_PATH },
     { "pidfile", required_argument, NULL, K_PIDFILE },
     { "daemon", no_argument, NULL, K_DAEMON },
     { "user", required_argument, NULL, K_USER },
@@ -307,6 +311,15 @@ static int set_string(struct ctx *x, char **field, const char *value)
   return 0;
 }
 
+/* A path compared as a whole with the request's routing path. */
+static int set_status_path(struct ctx *x, const char *value)
+{
+  if (value[0] != '/')
+    return fail(x, "%sstatus-path '%s': must start with '/'", dashes(x),
+                value);
+  return set_string(x, &x->c->status_path, value);
+}
+
 static int add_connect(struct ctx *x, const char *value)
 {
   struct app_conf *app = cur_app(x);
@@ -451,6 +464,8 @@ static int set_key(struct ctx *x, const struct key *k, const char *value)
     return set_string(x, &x->c->runtime_dir, value);
   case K_LOG:
     return set_log(x, value);
+  case K_STATUS_PATH:
+    return set_status_path(x, value);
   case K_EXEC:
     return set_exec(x, value);
   case K_ROUTE:
@@ -733,6 +748,7 @@ static void merge_cli(struct conf *c, struct conf *cli)
   if (cli->daemonize >= 0)
     c->daemonize = cli->daemonize;
   take_string(&c->runtime_dir, &cli->runtime_dir);
+  take_string(&c->status_path, &cli->status_path);
   take_string(&c->pidfile, &cli->pidfile);
   take_string(&c->user, &cli->user);
   take_string(&c->group, &cli->group);
@@ -919,6 +935,7 @@ void conf_free(struct conf *c)
   free(c->apps);
   free_strs(c->listen, c->nlisten);
   free(c->runtime_dir);
+  free(c->status_path);
   free(c->config_file);
   free(c->pidfile);
   free(c->user);

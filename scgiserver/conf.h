@@ -38,6 +38,8 @@
  * the global listen lines, not the apps' own). A PROGRAM after `--`, or --connect, defines one
  * more app named "default" with route "/". Global keys pidfile, user and
  * group take a value like their options; daemon takes yes or no.
+ * status-path (global only) names the path scgiserver answers itself with
+ * its counters, before any routing (see dispatch.h).
  *
  * Ownership: a struct conf owns every string and array it points to;
  * conf_free() releases them all.
@@ -81,6 +83,8 @@ struct conf {
       drain_timeout_ms;
   int handoff;            /* enum handoff_mode; -1 until resolved */
   char *runtime_dir;      /* NULL: a private temporary directory */
+  char *status_path;      /* the status page's path (starts with '/'), or
+                             NULL: none */
   int log_syslog;         /* 1: syslog, 0: stderr; -1 until resolved */
   char *config_file;      /* -c FILE, or NULL */
   char *pidfile;          /* -p FILE, or NULL */

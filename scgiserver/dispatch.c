@@ -15,6 +15,12 @@
  * so an old table lives until its last request is through. A retire
  * thread per old table then waits for that, stops its workers (they
  * finish what was handed to them within the drain timeout) and frees it.
+ *
+ * The status page (status-path) is answered here, before routing, from
+ * counters kept by the front threads: per process in the dispatch (request
+ * outcomes, requests in flight), per app in the table (requests routed,
+ * the 502/503/504 answers made for it; they start again at zero with the
+ * new table of a reload), and the worker sets' own (workers_stats()).
  */
 #define _GNU_SOURCE /* mkdtemp */
 #include "config.h"
@@ -30,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,12 +54,19 @@
  * class, then connections reset mid-response. */
 enum { COUNT_PASSED, COUNT_1XX, COUNT_5XX = 5, COUNT_RESET, COUNT_N };
 
+/* An app's error answers, by cause: 503 when the queue is full or no
+ * worker came free in time; 502 when the app could not be reached or gave
+ * no response; 504 when it was silent past app-timeout. */
+enum { ERR_QUEUE_FULL, ERR_QUEUE_TIMEOUT, ERR_502, ERR_504, ERR_N };
+
 struct app_rt {
   const struct app_conf *conf;
   struct worker_set *ws;  /* exec apps */
   char *dir;              /* proxy exec apps: their socket directory */
   atomic_uint next;       /* connect apps: round robin position */
   unsigned queue_timeout_ms;
+  atomic_ullong requests; /* routed to this app */
+  atomic_ullong errors[ERR_N];
 };
 
 /* One generation of apps: a config and the workers started from it. */
@@ -63,7 +77,6 @@ struct table {
   struct app_rt *apps;    /* conf->napps of them, in conf's order */
   unsigned gen;           /* 0 for dispatch_start()'s, then 1, 2... */
   atomic_uint refs;       /* front threads using it */
-  atomic_bool retired;    /* swapped out: its last put broadcasts `idle` */
 };
 
 /* An old table being retired by a thread of its own. */
@@ -87,10 +100,16 @@ struct dispatch {
   pthread_mutex_t lock;
   pthread_cond_t idle;
   struct table *current;
+  atomic_uint current_gen;  /* current->gen: a put on a table of another
+                               generation (retired) that drops its count to
+                               zero broadcasts `idle` */
   struct retiree *retiring; /* the main thread's only (reload, stop) */
   unsigned gens;            /* tables built so far */
   char *base_dir;           /* the private runtime directory we made */
   atomic_ullong counts[COUNT_N];
+  atomic_uint in_flight;    /* requests in dispatch_handle() now */
+  time_t started;           /* dispatch_start(): wall clock... */
+  struct timespec started_mono; /* ...and monotonic, for the uptime */
 };
 
 /* ---- counters and answers ---------------------------------------------- */
@@ -104,6 +123,11 @@ static void count(struct dispatch *d, int status)
   else if (status != 0 && (i < 1 || i > 5))
     i = COUNT_5XX;
   atomic_fetch_add_explicit(&d->counts[i], 1, memory_order_relaxed);
+}
+
+static void app_error(struct app_rt *a, int cause)
+{
+  atomic_fetch_add_explicit(&a->errors[cause], 1, memory_order_relaxed);
 }
 
 /* An answer of our own, while the library still holds the connection. */
@@ -140,11 +164,13 @@ static int refuse(struct dispatch *d, struct app_rt *a, scgi_request *req,
   const char *name = a->conf->name;
 
   if (rc == -EAGAIN || rc == -ETIMEDOUT) {
+    app_error(a, rc == -EAGAIN ? ERR_QUEUE_FULL : ERR_QUEUE_TIMEOUT);
     log_msg(SCGI_LOG_WARNING, "app %s: 503 for %s: %s", name, uri(req),
             rc == -EAGAIN ? "queue full" : "no worker free in time");
     return reply(d, req, 503, "503 Service Unavailable: the application is "
                               "busy, retry later.\n");
   }
+  app_error(a, ERR_502);
   log_msg(SCGI_LOG_WARNING, "app %s: 502 for %s: %s", name, uri(req),
           rc == -ESRCH ? "no worker alive" : scgi_strerror(rc));
   return reply(d, req, 502, "502 Bad Gateway: the application is "
@@ -224,6 +250,10 @@ static int proxy(struct dispatch *d, struct app_rt *a, scgi_request *req,
   relay_proxy(fd, app_fd, &job, &r);
   log_relay(a, who, req, &r);
   count(d, r.status);
+  if (r.end == RELAY_APP_EMPTY && r.status == 502)
+    app_error(a, ERR_502);
+  else if (r.end == RELAY_TIMEOUT && r.status == 504)
+    app_error(a, ERR_504);
   return r.end == RELAY_APP_EMPTY || r.end == RELAY_APP_CUT ||
          r.end == RELAY_TIMEOUT;
 }
@@ -270,6 +300,7 @@ static int serve_worker_proxy(struct dispatch *d, struct app_rt *a,
             "%s: %s", a->conf->name, who, uri(req), ref.socket_path,
             strerror(-fd));
     workers_release(a->ws, &ref, true);
+    app_error(a, ERR_502);
     return reply(d, req, 502, "502 Bad Gateway: the application is "
                               "unavailable.\n");
   }
@@ -299,6 +330,7 @@ static int serve_connect(struct dispatch *d, struct app_rt *a,
   if (fd < 0) {
     log_msg(SCGI_LOG_WARNING, "app %s: 502 for %s: no address reachable",
             a->conf->name, uri(req));
+    app_error(a, ERR_502);
     return reply(d, req, 502, "502 Bad Gateway: the application is "
                               "unreachable.\n");
   }
@@ -338,6 +370,188 @@ static int serve_pass(struct dispatch *d, struct app_rt *a,
   workers_release(a->ws, &ref, true);
   relay_answer(fd, 502);
   count(d, 502);
+  app_error(a, ERR_502);
+  return 0;
+}
+
+/* ---- status page ------------------------------------------------------- */
+
+struct counter {
+  const char *name;
+  unsigned long long value;
+};
+
+#define NCOUNTERS(arr) (sizeof arr / sizeof arr[0])
+
+/* s as a JSON string: quotes, backslashes and control bytes escaped, the
+ * other bytes as they are. */
+static void json_string(FILE *f, const char *s)
+{
+  putc('"', f);
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == '"' || *p == '\\')
+      fprintf(f, "\\%c", *p);
+    else if (*p < 0x20 || *p == 0x7f)
+      fprintf(f, "\\u%04x", *p);
+    else
+      putc(*p, f);
+  }
+  putc('"', f);
+}
+
+/* json: "NAME":VALUE,... (no braces); text: one "PREFIXNAME: VALUE" line
+ * each, or with `pairs` " NAME=VALUE" on the current line. */
+static void put_counters(FILE *f, bool json, const char *prefix, bool pairs,
+                         const struct counter *c, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    if (json)
+      fprintf(f, "%s\"%s\":%llu", i ? "," : "", c[i].name, c[i].value);
+    else if (pairs)
+      fprintf(f, " %s=%llu", c[i].name, c[i].value);
+    else
+      fprintf(f, "%s%s: %llu\n", prefix, c[i].name, c[i].value);
+  }
+}
+
+static const char *app_mode(const struct app_rt *a)
+{
+  if (a->conf->nconnect)
+    return "connect";
+  return a->conf->handoff == HANDOFF_PASS ? "pass" : "proxy";
+}
+
+/* One app: text "app NAME: mode=M key=value...", or a JSON object. Worker
+ * counters only for exec apps. */
+static void put_app(FILE *f, bool json, struct app_rt *a)
+{
+  struct worker_stats st = { 0 };
+  unsigned long long e[ERR_N];
+
+  for (int i = 0; i < ERR_N; i++)
+    e[i] = atomic_load_explicit(&a->errors[i], memory_order_relaxed);
+  if (a->ws)
+    workers_stats(a->ws, &st);
+  const struct counter routed[] = {
+      { "requests", atomic_load_explicit(&a->requests,
+                                         memory_order_relaxed) },
+  };
+  const struct counter workers[] = {
+      { "workers", a->conf->workers }, { "alive", st.alive },
+      { "busy", st.busy }, { "waiting", st.waiting },
+      { "served", st.served }, { "restarts", st.restarts },
+      { "crashes", st.crashes }, { "recycles", st.recycles },
+  };
+  const struct counter errors[] = {
+      { "503_queue_full", e[ERR_QUEUE_FULL] },
+      { "503_timeout", e[ERR_QUEUE_TIMEOUT] },
+      { "502", e[ERR_502] }, { "504", e[ERR_504] },
+  };
+  size_t nw = a->ws ? NCOUNTERS(workers) : 0;
+
+  if (json) {
+    fputs("{\"name\":", f);
+    json_string(f, a->conf->name);
+    fprintf(f, ",\"mode\":\"%s\",", app_mode(a));
+    put_counters(f, true, NULL, true, routed, NCOUNTERS(routed));
+    if (nw) {
+      putc(',', f);
+      put_counters(f, true, NULL, true, workers, nw);
+    }
+    fputs(",\"errors\":{", f);
+    put_counters(f, true, NULL, true, errors, NCOUNTERS(errors));
+    fputs("}}", f);
+    return;
+  }
+  fprintf(f, "app %s: mode=%s", a->conf->name, app_mode(a));
+  put_counters(f, false, NULL, true, routed, NCOUNTERS(routed));
+  put_counters(f, false, NULL, true, workers, nw);
+  put_counters(f, false, NULL, true, errors, NCOUNTERS(errors));
+  putc('\n', f);
+}
+
+/* The whole page (the table's apps, in config order). */
+static void put_status(FILE *f, bool json, struct dispatch *d,
+                       struct table *t)
+{
+  unsigned long long c[COUNT_N], total = 0;
+  struct timespec now;
+
+  for (int i = 0; i < COUNT_N; i++)
+    total += c[i] = atomic_load_explicit(&d->counts[i],
+                                         memory_order_relaxed);
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  const struct counter top[] = {
+      { "pid", (unsigned long long)getpid() },
+      { "start_time", (unsigned long long)d->started },
+      { "uptime", (unsigned long long)(now.tv_sec - d->started_mono.tv_sec) },
+      { "generation", t->gen },
+      { "in_flight", atomic_load(&d->in_flight) },
+  };
+  const struct counter requests[] = {
+      { "total", total }, { "handed_off", c[COUNT_PASSED] },
+      { "1xx", c[1] }, { "2xx", c[2] }, { "3xx", c[3] }, { "4xx", c[4] },
+      { "5xx", c[5] }, { "reset", c[COUNT_RESET] },
+  };
+
+  if (json) {
+    fputs("{\"version\":", f);
+    json_string(f, SCGI_VERSION);
+    putc(',', f);
+    put_counters(f, true, NULL, false, top, NCOUNTERS(top));
+    fputs(",\"requests\":{", f);
+    put_counters(f, true, NULL, false, requests, NCOUNTERS(requests));
+    fputs("},\"apps\":[", f);
+    for (size_t i = 0; i < t->conf->napps; i++) {
+      if (i)
+        putc(',', f);
+      put_app(f, true, &t->apps[i]);
+    }
+    fputs("]}\n", f);
+    return;
+  }
+  fputs("version: " SCGI_VERSION "\n", f);
+  put_counters(f, false, "", false, top, NCOUNTERS(top));
+  put_counters(f, false, "requests_", false, requests, NCOUNTERS(requests));
+  for (size_t i = 0; i < t->conf->napps; i++)
+    put_app(f, false, &t->apps[i]);
+}
+
+/* The answer to status-path: text, or JSON for the query "json". */
+static int status_page(struct dispatch *d, struct table *t,
+                       scgi_request *req)
+{
+  const char *query = scgi_request_query_string(req);
+  bool json = query && strcmp(query, "json") == 0;
+  char *body = NULL, length[32];
+  size_t size = 0;
+  FILE *f;
+
+  /* Counted first, so that the page includes itself. */
+  count(d, 200);
+  if ((f = open_memstream(&body, &size)) == NULL) {
+    log_msg(SCGI_LOG_ERROR, "status page: %s", strerror(errno));
+    scgi_fail(req);
+    return 0;
+  }
+  put_status(f, json, d, t);
+  if (fclose(f) != 0) {
+    log_msg(SCGI_LOG_ERROR, "status page: %s", strerror(errno));
+    free(body);
+    scgi_fail(req);
+    return 0;
+  }
+  snprintf(length, sizeof length, "%zu", size);
+  if (scgi_status(req, 200, NULL) == 0 &&
+      scgi_header(req, "Content-Type", json ? "application/json"
+                                            : "text/plain; charset=utf-8")
+          == 0 &&
+      scgi_header(req, "Cache-Control", "no-store") == 0 &&
+      scgi_header(req, "Content-Length", length) == 0)
+    (void)scgi_write(req, body, size);
+  else
+    scgi_fail(req);
+  free(body);
   return 0;
 }
 
@@ -354,7 +568,14 @@ static struct table *table_get(struct dispatch *d)
 
 static void table_put(struct dispatch *d, struct table *t)
 {
-  if (atomic_fetch_sub(&t->refs, 1) == 1 && atomic_load(&t->retired)) {
+  /* Read first: once its count is zero a retired table may be freed. */
+  unsigned gen = t->gen;
+
+  /* The count drops before current_gen is read, and dispatch_reload()
+   * stores current_gen before it reads the count (sequentially consistent
+   * atomics): one of the two sees the other's change and broadcasts. */
+  if (atomic_fetch_sub(&t->refs, 1) == 1 &&
+      atomic_load(&d->current_gen) != gen) {
     pthread_mutex_lock(&d->lock);
     pthread_cond_broadcast(&d->idle);
     pthread_mutex_unlock(&d->lock);
@@ -364,11 +585,19 @@ static void table_put(struct dispatch *d, struct table *t)
 static int handle(struct dispatch *d, struct table *t, const char *listen,
                   scgi_request *req)
 {
-  size_t len;
-  const char *path;
+  const char *status = t->conf->status_path, *path = NULL;
+  size_t len = 0;
   long i;
   struct app_rt *a;
 
+  /* The status page comes before any routing, on every listener. */
+  if (!listen || status)
+    path = route_path(scgi_request_get(req, "SCRIPT_NAME"),
+                      scgi_request_get(req, "DOCUMENT_URI"),
+                      scgi_request_uri(req), &len);
+  if (status && path && len == strlen(status) &&
+      memcmp(path, status, len) == 0)
+    return status_page(d, t, req);
   if (listen) {
     /* An app's own listener; a reload may have dropped that app. */
     if ((i = route_listener(t->conf, listen)) < 0) {
@@ -377,14 +606,11 @@ static int handle(struct dispatch *d, struct table *t, const char *listen,
       return reply(d, req, 404, "404 Not Found: no application serves "
                                 "this listener.\n");
     }
-  } else {
-    path = route_path(scgi_request_get(req, "SCRIPT_NAME"),
-                      scgi_request_get(req, "DOCUMENT_URI"),
-                      scgi_request_uri(req), &len);
-    if ((i = route_match(t->conf, path, len)) < 0)
-      return not_found(d, req);
+  } else if ((i = route_match(t->conf, path, len)) < 0) {
+    return not_found(d, req);
   }
   a = &t->apps[i];
+  atomic_fetch_add_explicit(&a->requests, 1, memory_order_relaxed);
   if (a->conf->nconnect)
     return serve_connect(d, a, req);
   if (a->conf->handoff == HANDOFF_PASS)
@@ -396,10 +622,14 @@ int dispatch_handle(scgi_request *req, void *arg)
 {
   const struct dispatch_front *f = arg;
   struct dispatch *d = f->d;
-  struct table *t = table_get(d);
-  int rc = handle(d, t, f->listen, req);
+  struct table *t;
+  int rc;
 
+  atomic_fetch_add_explicit(&d->in_flight, 1, memory_order_relaxed);
+  t = table_get(d);
+  rc = handle(d, t, f->listen, req);
   table_put(d, t);
+  atomic_fetch_sub_explicit(&d->in_flight, 1, memory_order_relaxed);
   return rc;
 }
 
@@ -609,10 +839,13 @@ int dispatch_start(const struct conf *conf, struct dispatch **out)
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&d->idle, &ca);
   pthread_condattr_destroy(&ca);
+  d->started = time(NULL);
+  clock_gettime(CLOCK_MONOTONIC, &d->started_mono);
   if ((d->current = table_new(d, conf, NULL)) == NULL) {
     dispatch_free(d);
     return -1;
   }
+  atomic_store(&d->current_gen, d->current->gen);
   *out = d;
   return 0;
 }
@@ -758,8 +991,8 @@ int dispatch_reload(struct dispatch *d, struct conf *conf,
   pthread_rwlock_wrlock(&d->current_lock);
   old = d->current;
   d->current = t;
+  atomic_store(&d->current_gen, t->gen);
   pthread_rwlock_unlock(&d->current_lock);
-  atomic_store(&old->retired, true);
   pthread_mutex_lock(&d->lock);
   if (atomic_load(&old->refs) == 0)
     pthread_cond_broadcast(&d->idle);

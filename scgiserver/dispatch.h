@@ -40,7 +40,11 @@ struct dispatch_front {
   const char *listen;
 };
 
-/* The scgi_serve() handler; arg is a struct dispatch_front. */
+/* The scgi_serve() handler; arg is a struct dispatch_front. A request
+ * whose path (route_path()) is the current config's status_path, on any
+ * listener, is answered here before routing: the counters as "key: value"
+ * lines (text/plain), or as a JSON object for the query string "json";
+ * Cache-Control: no-store; counted itself as a 2xx and in flight. */
 int dispatch_handle(scgi_request *req, void *arg);
 
 /* Stops every app's workers, waiting up to drain_ms for busy ones, and

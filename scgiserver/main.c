@@ -18,12 +18,17 @@
  * SIGTERM, SIGINT, SIGHUP and SIGUSR1 blocked, so the handlers always run
  * on the main thread, inside sigsuspend(), with no race between testing a
  * flag and waiting for the next signal.
+ *
+ * Under systemd (notify.c): READY=1 once the front threads run, RELOADING=1
+ * then READY=1 around a SIGHUP reload, STOPPING=1 when the drain starts.
+ * With -d the daemon notifies (with its MAINPID=) before its parent exits.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +41,7 @@
 #include "daemon.h"
 #include "dispatch.h"
 #include "log.h"
+#include "notify.h"
 
 /* Set by the signal handlers, read by the main loop. */
 static volatile sig_atomic_t stop_requested, reload_requested;
@@ -172,8 +178,10 @@ struct serving {
   size_t nfronts;
   unsigned threads;             /* per front server */
   struct dispatch *dispatch;
+  struct daemon *daemon;        /* -d: its parent waits until we serve */
+  size_t napps;                 /* of the running config (STATUS=) */
   pthread_t main_thread;
-  volatile sig_atomic_t done;   /* some scgi_serve() returned */
+  atomic_bool done;             /* some scgi_serve() returned */
   int argc;        /* the command line, parsed again on SIGHUP */
   char **argv;
 };
@@ -223,23 +231,31 @@ static void *serve_thread(void *arg)
   struct front *f = arg;
 
   f->rc = scgi_serve(f->srv, f->s->threads, dispatch_handle, &f->route);
-  f->s->done = 1;
+  atomic_store(&f->s->done, true);
   pthread_kill(f->s->main_thread, SIGUSR1);
   return NULL;
 }
 
+/* Tells the service manager that requests are served. */
+static void notify_serving(const struct serving *s, const char *note)
+{
+  notify_send("READY=1\nMAINPID=%ld\nSTATUS=serving %zu app%s%s",
+              (long)getpid(), s->napps, s->napps == 1 ? "" : "s", note);
+}
+
 /* SIGHUP: parses the same command line again, so the config file is
  * re-read (with none, the same settings give fresh workers); a bad config
- * is logged and the running one kept. */
-static void reload(struct serving *s)
+ * is logged and the running one kept. Returns 0 when reloaded. */
+static int reload(struct serving *s)
 {
   char err[512];
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   struct conf *c = calloc(1, sizeof *c);
+  size_t napps;
 
   if (!c) {
     log_msg(SCGI_LOG_ERROR, "reload failed: out of memory");
-    return;
+    return -1;
   }
   if (conf_load(s->argc, s->argv, ncpu > 0 ? (unsigned)ncpu : 1, c, err,
                 sizeof err) != CONF_OK) {
@@ -247,9 +263,13 @@ static void reload(struct serving *s)
             err);
     conf_free(c);
     free(c);
-    return;
+    return -1;
   }
-  (void)dispatch_reload(s->dispatch, c, c->drain_timeout_ms);
+  napps = c->napps; /* c is the dispatch's once taken */
+  if (dispatch_reload(s->dispatch, c, c->drain_timeout_ms) != 0)
+    return -1;
+  s->napps = napps;
+  return 0;
 }
 
 /* Serves until SIGTERM/SIGINT (or until scgi_serve() gives up); returns
@@ -266,7 +286,7 @@ static int run(struct serving *s, const sigset_t *wait_mask)
     if ((rc = pthread_create(&f->thread, NULL, serve_thread, f)) != 0) {
       log_msg(SCGI_LOG_ERROR, "cannot start the front threads: %s",
               strerror(rc));
-      s->done = 1;
+      atomic_store(&s->done, true);
       status = 1;
       break;
     }
@@ -278,15 +298,22 @@ static int run(struct serving *s, const sigset_t *wait_mask)
     log_msg(SCGI_LOG_INFO, "serving with %u front threads on each of %zu "
             "front servers (global and per-app listeners)", s->threads,
             s->nfronts);
-  while (!stop_requested && !s->done) {
+  /* Requests are served now. Notify first: with -d, systemd then knows the
+   * daemon's pid (MAINPID=) before the parent exits. */
+  if (status == 0)
+    notify_serving(s, "");
+  daemon_ready(s->daemon, status);
+  while (!stop_requested && !atomic_load(&s->done)) {
     sigsuspend(wait_mask);
     if (reload_requested) {
       reload_requested = 0;
       log_msg(SCGI_LOG_INFO, "SIGHUP: reloading");
-      reload(s);
+      notify_reloading();
+      notify_serving(s, reload(s) == 0 ? "" : " (reload failed: see the log)");
     }
   }
   log_msg(SCGI_LOG_INFO, "stopping: finishing requests in progress");
+  notify_send("STOPPING=1\nSTATUS=stopping: finishing requests in progress");
   for (size_t i = 0; i < s->nfronts; i++)
     scgi_server_stop(s->fronts[i].srv);
   for (size_t i = 0; i < s->nfronts; i++) {
@@ -306,7 +333,7 @@ int main(int argc, char **argv)
 {
   struct conf conf;
   struct daemon daemon;
-  struct serving s = { .argc = argc, .argv = argv };
+  struct serving s = { .argc = argc, .argv = argv, .daemon = &daemon };
   sigset_t wait_mask;
   int rc = load_conf(argc, argv, &conf);
 
@@ -315,6 +342,7 @@ int main(int argc, char **argv)
     return rc;
   }
   log_init(conf.log_syslog);
+  notify_init(); /* before the workers copy our environment */
   block_signals(&wait_mask);
   rc = daemon_prepare(&conf, &daemon);
   if (rc == 0)
@@ -329,8 +357,10 @@ int main(int argc, char **argv)
     rc = daemon_start(&daemon);
   if (rc == 0 && dispatch_start(&conf, &s.dispatch) != 0)
     rc = 1;
-  daemon_ready(&daemon, rc);
+  if (rc != 0)
+    daemon_ready(&daemon, rc); /* else run() does, once serving */
   if (rc == 0) {
+    s.napps = conf.napps;
     for (size_t i = 0; i < s.nfronts; i++)
       front_servers[i] = s.fronts[i].srv;
     nfront_servers = (sig_atomic_t)s.nfronts;

@@ -38,6 +38,12 @@ install_deps() {
   command -v curl >/dev/null || missing="$missing curl"
   command -v doxygen >/dev/null || missing="$missing doxygen"
   command -v clang >/dev/null || missing="$missing clang"
+  # Peers for the interoperability tests (scgi client, status page).
+  [ -x /usr/bin/python3 ] || missing="$missing python3"
+  command -v uwsgi >/dev/null || missing="$missing uwsgi-core"
+  [ -e /usr/lib/uwsgi/plugins/python3_plugin.so ] ||
+    missing="$missing uwsgi-plugin-python3"
+  command -v groff >/dev/null || missing="$missing groff-base"
   [ -n "$missing" ] || return 0
   command -v apt-get >/dev/null ||
     die "missing:$missing (install them; this script knows only apt-get)"
