@@ -63,7 +63,7 @@ build() {
   fi
   say "building"
   make -s -j"$(nproc 2>/dev/null || echo 2)" examples/echo examples/form \
-    scgiserver/scgiserver >/dev/null
+    scgiserver/scgiserver scgiserver/scgi >/dev/null
 }
 
 install_deps
@@ -102,6 +102,7 @@ cat >"$dir/scgiserver.conf" <<EOF
 listen = unix:$sock
 threads = 8
 drain-timeout = 3000
+status-path = /scgiserver-status
 
 [app form]
 exec = "$build/examples/form"
@@ -153,6 +154,8 @@ or try:
   curl --data-binary @/etc/os-release http://127.0.0.1:$port/upload
   curl -F title=hello -F tags=a -F tags=b -F file=@/etc/os-release \\
     http://127.0.0.1:$port/form
+  curl http://127.0.0.1:$port/scgiserver-status    scgiserver's counters
+  $build/scgiserver/scgi unix:$sock /hello     SCGI without nginx
 
 examples/echo lists the CGI variables nginx sent, then echoes the body;
 examples/form answers a post with its fields, and each file's size and
