@@ -55,6 +55,8 @@ const char conf_usage[] =
     "      --status-path PATH    answer requests for PATH with scgiserver's\n"
     "                            counters (?json: as JSON; default: none)\n"
     "      --log stderr|syslog   where log lines go (default stderr)\n"
+    "      --access-log FILE     one line per request appended to FILE,\n"
+    "                            reopened at SIGUSR1 (default: none)\n"
     "  -d, --daemon              run in the background (default: foreground)\n"
     "  -p, --pidfile FILE        write the server's pid to FILE\n"
     "  -u, --user USER           when started as root: run as USER after\n"
@@ -70,7 +72,7 @@ enum key_id {
   K_USER = 'u', K_GROUP = 'g',
   K_HANDOFF = 256, K_CONNECT, K_QUEUE, K_QUEUE_TIMEOUT, K_HEADER_TIMEOUT,
   K_APP_TIMEOUT, K_MAX_REQUESTS, K_MAX_HEADER_BYTES, K_CONCURRENCY,
-  K_RUNTIME_DIR, K_DRAIN_TIMEOUT, K_LOG, K_STATUS_PATH,
+  K_RUNTIME_DIR, K_DRAIN_TIMEOUT, K_LOG, K_STATUS_PATH, K_ACCESS_LOG,
   K_EXEC, K_ROUTE /* config file only */
 };
 
@@ -105,6 +107,7 @@ static const struct key {
     { "drain-timeout", K_DRAIN_TIMEOUT, IN_GLOBAL, G(drain_timeout_ms), NOT_NUM, 0, MAX_MS },
     { "log", K_LOG, IN_GLOBAL, NOT_NUM, NOT_NUM, 0, 0 },
     { "status-path", K_STATUS_PATH, IN_GLOBAL, NOT_NUM, NOT_NUM, 0, 0 },
+    { "access-log", K_ACCESS_LOG, IN_GLOBAL, NOT_NUM, NOT_NUM, 0, 0 },
     { "pidfile", K_PIDFILE, IN_GLOBAL, NOT_NUM, NOT_NUM, 0, 0 },
     { "daemon", K_DAEMON, IN_GLOBAL, NOT_NUM, NOT_NUM, 0, 0 },
     { "user", K_USER, IN_GLOBAL, NOT_NUM, NOT_NUM, 0, 0 },
@@ -131,6 +134,7 @@ static const struct option long_options[] = {
     { "drain-timeout", required_argument, NULL, K_DRAIN_TIMEOUT },
     { "log", required_argument, NULL, K_LOG },
     { "status-path", required_argument, NULL, K_STATUS_PATH },
+    { "access-log", required_argument, NULL, K_ACCESS_LOG },
     { "pidfile", required_argument, NULL, K_PIDFILE },
     { "daemon", no_argument, NULL, K_DAEMON },
     { "user", required_argument, NULL, K_USER },
@@ -320,6 +324,13 @@ static int set_status_path(struct ctx *x, const char *value)
   return set_string(x, &x->c->status_path, value);
 }
 
+static int set_access_log(struct ctx *x, const char *value)
+{
+  if (value[0] == '\0')
+    return fail(x, "%saccess-log: give a file", dashes(x));
+  return set_string(x, &x->c->access_log, value);
+}
+
 static int add_connect(struct ctx *x, const char *value)
 {
   struct app_conf *app = cur_app(x);
@@ -466,6 +477,8 @@ static int set_key(struct ctx *x, const struct key *k, const char *value)
     return set_log(x, value);
   case K_STATUS_PATH:
     return set_status_path(x, value);
+  case K_ACCESS_LOG:
+    return set_access_log(x, value);
   case K_EXEC:
     return set_exec(x, value);
   case K_ROUTE:
@@ -749,6 +762,7 @@ static void merge_cli(struct conf *c, struct conf *cli)
     c->daemonize = cli->daemonize;
   take_string(&c->runtime_dir, &cli->runtime_dir);
   take_string(&c->status_path, &cli->status_path);
+  take_string(&c->access_log, &cli->access_log);
   take_string(&c->pidfile, &cli->pidfile);
   take_string(&c->user, &cli->user);
   take_string(&c->group, &cli->group);
@@ -936,6 +950,7 @@ void conf_free(struct conf *c)
   free_strs(c->listen, c->nlisten);
   free(c->runtime_dir);
   free(c->status_path);
+  free(c->access_log);
   free(c->config_file);
   free(c->pidfile);
   free(c->user);

@@ -39,7 +39,8 @@
  * more app named "default" with route "/". Global keys pidfile, user and
  * group take a value like their options; daemon takes yes or no.
  * status-path (global only) names the path scgiserver answers itself with
- * its counters, before any routing (see dispatch.h).
+ * its counters, before any routing (see dispatch.h). access-log (global
+ * only) names the file of one line per request (see access.h).
  *
  * Ownership: a struct conf owns every string and array it points to;
  * conf_free() releases them all.
@@ -85,6 +86,8 @@ struct conf {
   char *runtime_dir;      /* NULL: a private temporary directory */
   char *status_path;      /* the status page's path (starts with '/'), or
                              NULL: none */
+  char *access_log;       /* access-log FILE, or NULL: none (read at
+                             startup only, reopened at SIGUSR1) */
   int log_syslog;         /* 1: syslog, 0: stderr; -1 until resolved */
   char *config_file;      /* -c FILE, or NULL */
   char *pidfile;          /* -p FILE, or NULL */

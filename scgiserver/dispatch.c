@@ -21,6 +21,11 @@
  * outcomes, requests in flight), per app in the table (requests routed,
  * the 502/503/504 answers made for it; they start again at zero with the
  * new table of a reload), and the worker sets' own (workers_stats()).
+ *
+ * The access log (access.c) gets one line per request from
+ * dispatch_handle() once the request is done; what the answer paths learn
+ * on the way (status, bytes, app, worker) goes into the record of the
+ * request the front thread is handling (`this_rec`).
  */
 #define _GNU_SOURCE /* mkdtemp */
 #include "config.h"
@@ -40,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "addr.h"
 #include "log.h"
 #include "relay.h"
@@ -114,15 +120,40 @@ struct dispatch {
 
 /* ---- counters and answers ---------------------------------------------- */
 
+/* The access-log record of the request this front thread is in, or NULL
+ * (no access log). Set by dispatch_handle(): a front thread runs the
+ * handler for one request at a time, so no other thread ever sees it. */
+static _Thread_local struct access_rec *this_rec;
+
+/* Counts a request's outcome: status, -1 handed off, 0 reset (for the
+ * access log, the last two have no status). */
 static void count(struct dispatch *d, int status)
 {
   int i = status == 0 ? COUNT_RESET : status / 100;
 
+  if (this_rec)
+    this_rec->status = status;
   if (status < 0)
     i = COUNT_PASSED;
   else if (status != 0 && (i < 1 || i > 5))
     i = COUNT_5XX;
   atomic_fetch_add_explicit(&d->counts[i], 1, memory_order_relaxed);
+}
+
+/* For the access log: response bytes, and the worker serving. */
+static void note_bytes(long long bytes)
+{
+  if (this_rec)
+    this_rec->bytes = bytes;
+}
+
+static void note_worker(const struct worker_ref *ref)
+{
+  if (this_rec) {
+    this_rec->has_worker = true;
+    this_rec->worker_id = ref->id;
+    this_rec->worker_gen = ref->generation;
+  }
 }
 
 static void app_error(struct app_rt *a, int cause)
@@ -135,6 +166,7 @@ static int reply(struct dispatch *d, scgi_request *req, int status,
                  const char *text)
 {
   count(d, status);
+  note_bytes((long long)strlen(text));
   if (scgi_status(req, status, NULL) != 0)
     return 0;
   if (status == 503)
@@ -250,6 +282,10 @@ static int proxy(struct dispatch *d, struct app_rt *a, scgi_request *req,
   relay_proxy(fd, app_fd, &job, &r);
   log_relay(a, who, req, &r);
   count(d, r.status);
+  /* A 502 or 504 written by relay.c itself: its size is not counted. */
+  note_bytes(r.end == RELAY_APP_EMPTY || (r.end == RELAY_TIMEOUT &&
+                                          r.status == 504)
+                 ? -1 : (long long)r.down);
   if (r.end == RELAY_APP_EMPTY && r.status == 502)
     app_error(a, ERR_502);
   else if (r.end == RELAY_TIMEOUT && r.status == 504)
@@ -293,6 +329,7 @@ static int serve_worker_proxy(struct dispatch *d, struct app_rt *a,
 
   if (rc != 0)
     return refuse(d, a, req, rc);
+  note_worker(&ref);
   snprintf(who, sizeof who, "worker %u.%u", ref.id, ref.generation);
   fd = addr_connect_unix(ref.socket_path, connect_timeout(a));
   if (fd < 0) {
@@ -350,6 +387,7 @@ static int serve_pass(struct dispatch *d, struct app_rt *a,
 
   if (rc != 0)
     return refuse(d, a, req, rc);
+  note_worker(&ref);
   raw = scgi_request_raw(req, &len);
   if ((fd = scgi_request_detach(req)) < 0) { /* cannot happen */
     workers_release(a->ws, &ref, false);
@@ -362,6 +400,8 @@ static int serve_pass(struct dispatch *d, struct app_rt *a,
     workers_handed_off(a->ws, &ref);
     close(fd); /* the worker has its own copy now */
     count(d, -1);
+    if (this_rec)
+      this_rec->passed = true;
     return 0;
   }
   log_msg(SCGI_LOG_WARNING, "app %s (worker %u.%u): 502 for %s: handoff "
@@ -547,10 +587,12 @@ static int status_page(struct dispatch *d, struct table *t,
                                             : "text/plain; charset=utf-8")
           == 0 &&
       scgi_header(req, "Cache-Control", "no-store") == 0 &&
-      scgi_header(req, "Content-Length", length) == 0)
+      scgi_header(req, "Content-Length", length) == 0) {
+    note_bytes((long long)size);
     (void)scgi_write(req, body, size);
-  else
+  } else {
     scgi_fail(req);
+  }
   free(body);
   return 0;
 }
@@ -611,6 +653,8 @@ static int handle(struct dispatch *d, struct table *t, const char *listen,
   }
   a = &t->apps[i];
   atomic_fetch_add_explicit(&a->requests, 1, memory_order_relaxed);
+  if (this_rec)
+    this_rec->app = a->conf->name; /* lives as long as the table */
   if (a->conf->nconnect)
     return serve_connect(d, a, req);
   if (a->conf->handoff == HANDOFF_PASS)
@@ -622,12 +666,20 @@ int dispatch_handle(scgi_request *req, void *arg)
 {
   const struct dispatch_front *f = arg;
   struct dispatch *d = f->d;
+  struct access_rec rec = { .status = 0, .bytes = -1 };
   struct table *t;
   int rc;
 
   atomic_fetch_add_explicit(&d->in_flight, 1, memory_order_relaxed);
+  if (access_enabled()) {
+    clock_gettime(CLOCK_MONOTONIC, &rec.start);
+    this_rec = &rec;
+  }
   t = table_get(d);
   rc = handle(d, t, f->listen, req);
+  this_rec = NULL;
+  if (access_enabled())
+    access_write(req, &rec); /* before the put: rec.app is the table's */
   table_put(d, t);
   atomic_fetch_sub_explicit(&d->in_flight, 1, memory_order_relaxed);
   return rc;
@@ -971,6 +1023,10 @@ static void log_restart_only(const struct conf *old, const struct conf *c)
   CHANGED(old->header_timeout_ms != c->header_timeout_ms, "header-timeout");
   CHANGED(old->max_header_bytes != c->max_header_bytes, "max-header-bytes");
   CHANGED(old->log_syslog != c->log_syslog, "log");
+  CHANGED((old->access_log == NULL) != (c->access_log == NULL) ||
+              (old->access_log && c->access_log &&
+               strcmp(old->access_log, c->access_log) != 0),
+          "access-log");
 #undef CHANGED
   if (n)
     log_msg(SCGI_LOG_WARNING, "reload: changed settings that need a "

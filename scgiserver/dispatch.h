@@ -26,7 +26,7 @@ int dispatch_start(const struct conf *conf, struct dispatch **out);
  * requests that picked them are done (their workers get up to drain_ms),
  * then are freed. Logs "reloaded: N apps" and the changed settings that
  * need a restart (listen, the apps' own listen, threads, header limits,
- * log). Returns 0, or -1
+ * log, access-log). Returns 0, or -1
  * (logged) with the running apps untouched. Main thread only, between
  * dispatch_start() and dispatch_stop(). */
 int dispatch_reload(struct dispatch *d, struct conf *conf, unsigned drain_ms);
@@ -44,7 +44,8 @@ struct dispatch_front {
  * whose path (route_path()) is the current config's status_path, on any
  * listener, is answered here before routing: the counters as "key: value"
  * lines (text/plain), or as a JSON object for the query string "json";
- * Cache-Control: no-store; counted itself as a 2xx and in flight. */
+ * Cache-Control: no-store; counted itself as a 2xx and in flight. With
+ * an access log (access.h), every request gets its line once done. */
 int dispatch_handle(scgi_request *req, void *arg);
 
 /* Stops every app's workers, waiting up to drain_ms for busy ones, and

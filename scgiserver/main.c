@@ -15,9 +15,13 @@
  * Threads: each server's scgi_serve() runs its front threads (dispatch.c)
  * on a thread of its own; workers.c runs a supervisor thread per app; the main thread
  * only waits for signals. Every thread but the main one starts with
- * SIGTERM, SIGINT, SIGHUP and SIGUSR1 blocked, so the handlers always run
- * on the main thread, inside sigsuspend(), with no race between testing a
- * flag and waiting for the next signal.
+ * SIGTERM, SIGINT, SIGHUP, SIGUSR1 and WAKE_SIGNAL blocked, so the handlers
+ * always run on the main thread, inside sigsuspend(), with no race between
+ * testing a flag and waiting for the next signal.
+ *
+ * Signals: SIGTERM/SIGINT drain and stop, SIGHUP reloads, SIGUSR1 reopens
+ * the access log (logrotate); WAKE_SIGNAL, a real-time signal that nobody
+ * else sends, only wakes the main loop when a scgi_serve() returns.
  *
  * Under systemd (notify.c): READY=1 once the front threads run, RELOADING=1
  * then READY=1 around a SIGHUP reload, STOPPING=1 when the drain starts.
@@ -37,14 +41,19 @@
 
 #include <scgi.h>
 
+#include "access.h"
 #include "conf.h"
 #include "daemon.h"
 #include "dispatch.h"
 #include "log.h"
 #include "notify.h"
 
+/* Sent by a serve thread to the main thread when scgi_serve() returns. */
+#define WAKE_SIGNAL SIGRTMIN
+
 /* Set by the signal handlers, read by the main loop. */
-static volatile sig_atomic_t stop_requested, reload_requested;
+static volatile sig_atomic_t stop_requested, reload_requested,
+    reopen_requested;
 /* For the SIGTERM handler: scgi_server_stop() is async-signal-safe. Set
  * before the handlers are installed, cleared after the servers stop. */
 static scgi_server **front_servers;
@@ -67,7 +76,13 @@ static void on_reload(int sig)
   reload_requested = 1;
 }
 
-/* SIGUSR1 only wakes the main loop (sent when scgi_serve() returns). */
+static void on_reopen(int sig)
+{
+  (void)sig;
+  reopen_requested = 1;
+}
+
+/* WAKE_SIGNAL only wakes the main loop (sent when scgi_serve() returns). */
 static void on_wake(int sig) { (void)sig; }
 
 /* Exit status: 0 when told to stop, 1 on failure, 2 on bad usage. */
@@ -105,6 +120,7 @@ static void block_signals(sigset_t *old)
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
   sigaddset(&set, SIGUSR1);
+  sigaddset(&set, WAKE_SIGNAL);
   pthread_sigmask(SIG_BLOCK, &set, old);
 }
 
@@ -119,8 +135,10 @@ static void install_handlers(void)
   sigaction(SIGINT, &sa, NULL);
   sa.sa_handler = on_reload;
   sigaction(SIGHUP, &sa, NULL);
-  sa.sa_handler = on_wake;
+  sa.sa_handler = on_reopen;
   sigaction(SIGUSR1, &sa, NULL);
+  sa.sa_handler = on_wake;
+  sigaction(WAKE_SIGNAL, &sa, NULL);
 }
 
 static int listen_one(scgi_server *srv, const char *address)
@@ -232,7 +250,7 @@ static void *serve_thread(void *arg)
 
   f->rc = scgi_serve(f->srv, f->s->threads, dispatch_handle, &f->route);
   atomic_store(&f->s->done, true);
-  pthread_kill(f->s->main_thread, SIGUSR1);
+  pthread_kill(f->s->main_thread, WAKE_SIGNAL);
   return NULL;
 }
 
@@ -311,6 +329,10 @@ static int run(struct serving *s, const sigset_t *wait_mask)
       notify_reloading();
       notify_serving(s, reload(s) == 0 ? "" : " (reload failed: see the log)");
     }
+    if (reopen_requested) {
+      reopen_requested = 0;
+      (void)access_reopen();
+    }
   }
   log_msg(SCGI_LOG_INFO, "stopping: finishing requests in progress");
   notify_send("STOPPING=1\nSTATUS=stopping: finishing requests in progress");
@@ -345,6 +367,12 @@ int main(int argc, char **argv)
   notify_init(); /* before the workers copy our environment */
   block_signals(&wait_mask);
   rc = daemon_prepare(&conf, &daemon);
+  /* Before privileges are dropped: the log's directory may be root's. */
+  if (rc == 0 && conf.access_log && (rc = access_open(conf.access_log)) != 0) {
+    log_msg(SCGI_LOG_ERROR, "access-log %s: cannot open it: %s",
+            conf.access_log, strerror(-rc));
+    rc = 1;
+  }
   if (rc == 0)
     rc = open_fronts(&conf, &s);
   if (rc == 0 &&
@@ -375,6 +403,7 @@ int main(int argc, char **argv)
   front_servers = NULL;
   daemon_end(&daemon);
   free_fronts(&s);
+  access_close();
   conf_free(&conf);
   return rc;
 }
