@@ -5,11 +5,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 # On Debian or Ubuntu: installs what is missing (build tools, nginx, curl,
-# doxygen, clang; with sudo when not root), runs autoreconf, then builds
-# out of tree under build/:
+# doxygen, clang, python3, uWSGI, groff, valgrind; with sudo when not
+# root), runs autoreconf, then builds out of tree under build/:
 #   build/gcc   gcc, --enable-werror: make check (every test)
 #   build/asan  clang, --enable-werror, AddressSanitizer + UBSan: make check
 #   build/tsan  clang, ThreadSanitizer: the thread stress and server tests
+#   (from build/gcc) the C unit tests under valgrind's memcheck, no leaks
 #   (from build/gcc) make distcheck: the tarball builds and passes too
 # Prints the logs of failed tests, and last a line "N passed, N failed"
 # (", N skipped" when some were). Exit status 0 only when nothing failed.
@@ -44,6 +45,7 @@ install_deps() {
   [ -e /usr/lib/uwsgi/plugins/python3_plugin.so ] ||
     missing="$missing uwsgi-plugin-python3"
   command -v groff >/dev/null || missing="$missing groff-base"
+  command -v valgrind >/dev/null || missing="$missing valgrind"
   [ -n "$missing" ] || return 0
   command -v apt-get >/dev/null ||
     die "missing:$missing (install them; this script knows only apt-get)"
@@ -121,6 +123,25 @@ build_pass() {
   show_failures "$dir"
 }
 
+# valgrind_pass: the C unit tests of build/gcc again, each under valgrind's
+# memcheck: a memory error or a leak (definite or indirect) fails it.
+valgrind_pass() {
+  local dir=$repo/build/gcc
+  step_started=$(date +%s)
+  say "valgrind: the unit tests of build/gcc under memcheck"
+  if [ ! -f "$dir/Makefile" ]; then
+    say "valgrind: skipped, build/gcc is not configured"
+    failed=$((failed + 1))
+    return
+  fi
+  cd "$dir"
+  make -j"$jobs" check AM_COLOR_TESTS=no TESTS="$unit_tests" \
+    LOG_COMPILER='valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect' \
+    >valgrind.out 2>&1 || true
+  count valgrind.out valgrind || return 1
+  show_failures "$dir"
+}
+
 distcheck_pass() {
   local dir=$repo/build/gcc
   step_started=$(date +%s)
@@ -146,6 +167,10 @@ distcheck_pass() {
   fi
 }
 
+unit_tests='tests/test_parser tests/test_request tests/test_response
+  tests/test_form tests/test_multipart tests/test_server tests/test_stress
+  tests/test_conf tests/test_workers'
+
 install_deps
 cd "$repo"
 if [ -f config.status ]; then
@@ -160,6 +185,7 @@ build_pass gcc gcc --enable-werror || true
 build_pass asan clang "--enable-sanitizers=asan --enable-werror" || true
 build_pass tsan clang "--enable-sanitizers=tsan --enable-werror" \
   TESTS='tests/test_stress tests/test_server' || true
+valgrind_pass
 distcheck_pass
 
 say "all done in $(($(date +%s) - started)) s"
