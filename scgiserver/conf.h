@@ -26,8 +26,8 @@
  *
  * `key = value` lines, `#` comments and blank lines. App keys: exec (split
  * on spaces, double quotes group), workers, handoff, concurrency,
- * max-requests, app-timeout (exec apps), connect (repeatable; instead of
- * exec), route (repeatable; a path prefix matched at a '/' boundary; the
+ * max-requests, app-timeout (proxy and connect apps), connect
+ * (repeatable; instead of exec), route (repeatable; a path prefix matched at a '/' boundary; the
  * only app may omit it, it then gets "/"), listen (repeatable; a front
  * listener of the app's own: every request arriving there goes to it,
  * whatever the path; an app with one needs no route). An address may be

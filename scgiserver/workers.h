@@ -28,8 +28,8 @@
  *
  * The rest of scgiserver must leave children alone: no waitpid(-1) and
  * SIGCHLD not set to SIG_IGN (either would steal the exit statuses).
- * Workers stay in scgiserver's process group, so a terminal's Ctrl-C
- * reaches them too (a libscgi application then finishes what it has).
+ * Each worker leads a process group of its own, so that a terminal's
+ * Ctrl-C reaches scgiserver only, which then drains and stops them.
  *
  * Thread safety: every function but workers_start/workers_free may be
  * called from any thread; one mutex per set guards its state.
