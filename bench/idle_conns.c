@@ -46,6 +46,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "address.h"
+
 #define USAGE                                                                  \
   "usage: idle_conns [-t SECONDS] N ADDRESS [PARTIAL_BYTES]\n"                 \
   "  -t SECONDS     longest wait for the connects (default 30)\n"             \
@@ -81,44 +83,6 @@ static double now(void)
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Parses unix:/PATH, HOST:PORT or [HOST]:PORT into `addr`. */
-static int parse_address(const char *s)
-{
-  if (strncmp(s, "unix:", 5) == 0) {
-    struct sockaddr_un *un = (struct sockaddr_un *)&addr;
-    size_t len = strlen(s + 5);
-    if (len == 0 || len >= sizeof un->sun_path)
-      return -1;
-    un->sun_family = AF_UNIX;
-    memcpy(un->sun_path, s + 5, len + 1);
-    addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
-    return 0;
-  }
-
-  char host[256];
-  const char *colon = strrchr(s, ':');
-  size_t hlen;
-  if (!colon || colon == s || colon[1] == '\0')
-    return -1;
-  hlen = (size_t)(colon - s);
-  if (s[0] == '[' && colon[-1] == ']') {
-    s++;
-    hlen -= 2;
-  }
-  if (hlen >= sizeof host)
-    return -1;
-  memcpy(host, s, hlen);
-  host[hlen] = '\0';
-
-  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
-  if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
-    return -1;
-  memcpy(&addr, res->ai_addr, res->ai_addrlen);
-  addr_len = res->ai_addrlen;
-  freeaddrinfo(res);
-  return 0;
 }
 
 /* Soft limit to the hard one; as root, both to at least `want`. */
@@ -246,7 +210,7 @@ int main(int argc, char **argv)
     return 2;
   }
   size_t partial = (size_t)partial_arg;
-  if (parse_address(argv[optind + 1]) < 0) {
+  if (parse_address(argv[optind + 1], &addr, &addr_len) < 0) {
     fputs("idle_conns: bad address (HOST:PORT, [IPV6]:PORT or unix:/PATH)\n",
           stderr);
     return 2;

@@ -39,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "address.h"
+
 #define USAGE                                                                  \
   "usage: scgi_load [-n N] [-c CONC] [-T SECONDS] [-f REQUEST_FILE] ADDRESS\n" \
   "  -n N             requests, each on a new connection (default 1000)\n"     \
@@ -100,44 +102,6 @@ static void die(const char *what)
 {
   fprintf(stderr, "scgi_load: %s\n", what);
   exit(2);
-}
-
-/* Parses unix:/PATH, HOST:PORT or [HOST]:PORT into `addr`. */
-static int parse_address(const char *s)
-{
-  if (strncmp(s, "unix:", 5) == 0) {
-    struct sockaddr_un *un = (struct sockaddr_un *)&addr;
-    size_t len = strlen(s + 5);
-    if (len == 0 || len >= sizeof un->sun_path)
-      return -1;
-    un->sun_family = AF_UNIX;
-    memcpy(un->sun_path, s + 5, len + 1);
-    addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
-    return 0;
-  }
-
-  char host[256];
-  const char *colon = strrchr(s, ':');
-  size_t hlen;
-  if (!colon || colon == s || colon[1] == '\0')
-    return -1;
-  hlen = (size_t)(colon - s);
-  if (s[0] == '[' && colon[-1] == ']') {
-    s++;
-    hlen -= 2;
-  }
-  if (hlen >= sizeof host)
-    return -1;
-  memcpy(host, s, hlen);
-  host[hlen] = '\0';
-
-  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
-  if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
-    return -1;
-  memcpy(&addr, res->ai_addr, res->ai_addrlen);
-  addr_len = res->ai_addrlen;
-  freeaddrinfo(res);
-  return 0;
 }
 
 static void build_default_request(void)
@@ -323,7 +287,7 @@ int main(int argc, char **argv)
     fputs(USAGE, stderr);
     return 2;
   }
-  if (parse_address(argv[optind]) < 0)
+  if (parse_address(argv[optind], &addr, &addr_len) < 0)
     die("bad address (HOST:PORT, [IPV6]:PORT or unix:/PATH)");
   if (file)
     read_request(file);

@@ -32,22 +32,9 @@ size=${SIZE:-1073741824}
 # shellcheck source-path=SCRIPTDIR/.. source=tests/lib.sh
 . "$repo/tests/lib.sh"
 
-say() { printf 'upload: %s\n' "$*" >&2; }
-die() { printf 'upload: %s\n' "$*" >&2; exit 1; }
-
-# need COMMAND PACKAGE: installs PACKAGE with apt-get when COMMAND is
-# missing (with sudo when not root).
-need() {
-  command -v "$1" >/dev/null 2>&1 && return 0
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo=sudo
-  say "installing $2"
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >&2 ||
-    { $sudo apt-get update -q >&2 &&
-      $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >&2; } ||
-    true
-  command -v "$1" >/dev/null 2>&1
-}
+bench_name=upload
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
 
 for f in examples/form scgiserver/scgiserver; do
   [ -x "$BUILD/$f" ] || die "$BUILD/$f not found: build first"
