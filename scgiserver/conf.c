@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const char conf_usage[] =
     "usage: scgiserver [OPTIONS] [-- PROGRAM [ARGS...]]\n"
@@ -37,14 +38,16 @@ const char conf_usage[] =
     "                            or relay its bytes\n"
     "      --connect ADDRESS     relay to an SCGI application run elsewhere,\n"
     "                            repeatable (round robin, failover)\n"
+    "      --cgi DIR             run the CGI programs in DIR, one process\n"
+    "                            per request (at most --workers at once)\n"
     "  -c, --config FILE         config file (several apps and routes)\n"
     "  -t, --threads N           front threads (default: 2 x CPU count)\n"
     "      --queue N             requests waiting for a worker (default 64)\n"
     "      --queue-timeout MS    longest wait for a worker, then 503\n"
     "                            (default 5000)\n"
     "      --header-timeout MS   to read a front header block (default 10000)\n"
-    "      --app-timeout MS      proxy: wait for the app's response, then 504\n"
-    "                            (default 60000; 0: forever)\n"
+    "      --app-timeout MS      proxy: wait for the app's response, then 504;\n"
+    "                            cgi: longest run (default 60000; 0: forever)\n"
     "      --max-requests N      recycle a worker after N requests (0: never)\n"
     "      --max-header-bytes N  largest front header block (default 65536)\n"
     "      --concurrency N       connections per worker at once (default 1)\n"
@@ -73,7 +76,7 @@ enum key_id {
   K_HANDOFF = 256, K_CONNECT, K_QUEUE, K_QUEUE_TIMEOUT, K_HEADER_TIMEOUT,
   K_APP_TIMEOUT, K_MAX_REQUESTS, K_MAX_HEADER_BYTES, K_CONCURRENCY,
   K_RUNTIME_DIR, K_DRAIN_TIMEOUT, K_LOG, K_STATUS_PATH, K_ACCESS_LOG,
-  K_EXEC, K_ROUTE /* config file only */
+  K_CGI, K_EXEC, K_ROUTE /* config file only */
 };
 
 #define IN_GLOBAL 1u
@@ -95,6 +98,7 @@ static const struct key {
     { "workers", K_WORKERS, IN_GLOBAL | IN_APP, G(workers), A(workers), 1, 4096 },
     { "handoff", K_HANDOFF, IN_GLOBAL | IN_APP, NOT_NUM, NOT_NUM, 0, 0 },
     { "connect", K_CONNECT, IN_GLOBAL | IN_APP, NOT_NUM, NOT_NUM, 0, 0 },
+    { "cgi", K_CGI, IN_GLOBAL | IN_APP, NOT_NUM, NOT_NUM, 0, 0 },
     { "threads", K_THREADS, IN_GLOBAL, G(threads), NOT_NUM, 1, 4096 },
     { "queue", K_QUEUE, IN_GLOBAL, G(queue), NOT_NUM, 0, 1000000 },
     { "queue-timeout", K_QUEUE_TIMEOUT, IN_GLOBAL, G(queue_timeout_ms), NOT_NUM, 0, MAX_MS },
@@ -121,6 +125,7 @@ static const struct option long_options[] = {
     { "workers", required_argument, NULL, K_WORKERS },
     { "handoff", required_argument, NULL, K_HANDOFF },
     { "connect", required_argument, NULL, K_CONNECT },
+    { "cgi", required_argument, NULL, K_CGI },
     { "config", required_argument, NULL, K_CONFIG },
     { "threads", required_argument, NULL, K_THREADS },
     { "queue", required_argument, NULL, K_QUEUE },
@@ -339,8 +344,11 @@ static int add_connect(struct ctx *x, const char *value)
   struct addr a, *p;
   char why[256];
 
-  if (app && app->argv)
-    return fail(x, "app '%s' has both exec and connect", app->name);
+  if (app && (app->argv || app->cgi_dir))
+    return fail(x, "app '%s' has connect and %s", app->name,
+                app->argv ? "exec" : "cgi");
+  if (!app && x->c->cli_cgi)
+    return fail(x, "give only one of PROGRAM, --connect and --cgi");
   if (addr_parse(value, &a, why, sizeof why) != 0)
     return fail(x, "%sconnect: %s", dashes(x), why);
   if ((p = realloc(*arr, (*n + 1) * sizeof *p)) == NULL) {
@@ -349,6 +357,32 @@ static int add_connect(struct ctx *x, const char *value)
   }
   p[(*n)++] = a;
   *arr = p;
+  return 0;
+}
+
+/* cgi = DIR: kept as its real path, so that a later chdir (--daemon)
+ * does not change it and programs can be checked to lie inside it. */
+static int set_cgi(struct ctx *x, const char *value)
+{
+  struct app_conf *app = cur_app(x);
+  char **dst = app ? &app->cgi_dir : &x->c->cli_cgi;
+  struct stat st;
+  char *real;
+
+  if (app && (app->argv || app->connect))
+    return fail(x, "app '%s' has cgi and %s", app->name,
+                app->argv ? "exec" : "connect");
+  if (!app && (x->c->cli_argv || x->c->cli_nconnect))
+    return fail(x, "give only one of PROGRAM, --connect and --cgi");
+  if (*dst)
+    return fail(x, "%scgi is given twice", dashes(x));
+  if (stat(value, &st) != 0)
+    return fail(x, "%scgi '%s': %s", dashes(x), value, strerror(errno));
+  if (!S_ISDIR(st.st_mode))
+    return fail(x, "%scgi '%s': not a directory", dashes(x), value);
+  if ((real = realpath(value, NULL)) == NULL)
+    return fail(x, "%scgi '%s': %s", dashes(x), value, strerror(errno));
+  *dst = real;
   return 0;
 }
 
@@ -390,8 +424,9 @@ static int set_exec(struct ctx *x, const char *value)
   size_t argc = 0;
   int rc;
 
-  if (app->connect)
-    return fail(x, "app '%s' has both exec and connect", app->name);
+  if (app->connect || app->cgi_dir)
+    return fail(x, "app '%s' has exec and %s", app->name,
+                app->connect ? "connect" : "cgi");
   if (app->argv)
     return fail(x, "app '%s' has exec twice", app->name);
   rc = split_words(value, &app->argv, &argc);
@@ -479,6 +514,8 @@ static int set_key(struct ctx *x, const struct key *k, const char *value)
     return set_status_path(x, value);
   case K_ACCESS_LOG:
     return set_access_log(x, value);
+  case K_CGI:
+    return set_cgi(x, value);
   case K_EXEC:
     return set_exec(x, value);
   case K_ROUTE:
@@ -673,8 +710,8 @@ static int cli_program(struct ctx *x, int argc, char **argv)
 {
   size_t n = 0;
 
-  if (x->c->cli_nconnect)
-    return fail(x, "give either PROGRAM or --connect, not both");
+  if (x->c->cli_nconnect || x->c->cli_cgi)
+    return fail(x, "give only one of PROGRAM, --connect and --cgi");
   for (int i = optind; i < argc; i++)
     if (push_str(&x->c->cli_argv, &n, argv[i], strlen(argv[i])) != 0)
       return fail(x, "out of memory");
@@ -772,11 +809,13 @@ static void merge_cli(struct conf *c, struct conf *cli)
     c->nlisten = cli->nlisten;
     cli->nlisten = 0;
   }
-  if (cli->cli_argv || cli->cli_nconnect) {
+  if (cli->cli_argv || cli->cli_nconnect || cli->cli_cgi) {
     free_strs(c->cli_argv, count_strs(c->cli_argv));
     free_addrs(c->cli_connect, c->cli_nconnect);
+    free(c->cli_cgi);
     MOVE(c->cli_argv, cli->cli_argv);
     MOVE(c->cli_connect, cli->cli_connect);
+    MOVE(c->cli_cgi, cli->cli_cgi);
     c->cli_nconnect = cli->cli_nconnect;
     cli->cli_nconnect = 0;
   }
@@ -809,7 +848,8 @@ static void global_defaults(struct conf *c, unsigned ncpu)
     c->daemonize = 0;
 }
 
-/* The command line's PROGRAM or --connect: app "default", route "/". */
+/* The command line's PROGRAM, --connect or --cgi: app "default", route
+ * "/". */
 static int add_cli_app(struct ctx *x)
 {
   struct conf *c = x->c;
@@ -817,10 +857,10 @@ static int add_cli_app(struct ctx *x)
   const char *owner;
   size_t i;
 
-  if (!c->cli_argv && !c->cli_nconnect)
+  if (!c->cli_argv && !c->cli_nconnect && !c->cli_cgi)
     return 0;
   if (find_app(c, "default"))
-    return fail(x, "the command line's PROGRAM or --connect is app "
+    return fail(x, "the command line's PROGRAM, --connect or --cgi is app "
                    "'default', which the config file defines too");
   if ((owner = route_owner(c, "/")) != NULL)
     return fail(x, "the command line's app takes route '/', which app '%s' "
@@ -830,6 +870,7 @@ static int add_cli_app(struct ctx *x)
   app = &c->apps[i];
   MOVE(app->argv, c->cli_argv);
   MOVE(app->connect, c->cli_connect);
+  MOVE(app->cgi_dir, c->cli_cgi);
   app->nconnect = c->cli_nconnect;
   c->cli_nconnect = 0;
   if (push_str(&app->routes, &app->nroutes, "/", 1) != 0)
@@ -840,13 +881,17 @@ static int add_cli_app(struct ctx *x)
 static int check_app(struct ctx *x, struct app_conf *app)
 {
   x->line = app->line;
-  if (!app->argv && !app->nconnect)
-    return fail(x, "app '%s' has neither exec nor connect", app->name);
+  if (!app->argv && !app->nconnect && !app->cgi_dir)
+    return fail(x, "app '%s' has none of exec, connect and cgi", app->name);
   if (app->nconnect &&
       (app->workers != CONF_UNSET || app->handoff >= 0 ||
        app->concurrency != CONF_UNSET || app->max_requests != CONF_UNSET))
     return fail(x, "app '%s': workers, handoff, concurrency and max-requests "
                    "apply to exec apps only", app->name);
+  if (app->cgi_dir && (app->handoff >= 0 || app->concurrency != CONF_UNSET ||
+                       app->max_requests != CONF_UNSET))
+    return fail(x, "app '%s': handoff, concurrency and max-requests apply to "
+                   "exec apps only", app->name);
   /* An app with listeners of its own is reached through them. */
   if (app->nroutes == 0 && app->nlisten == 0 && x->c->napps > 1)
     return fail(x, "app '%s' has neither route nor listen", app->name);
@@ -863,8 +908,8 @@ static void app_defaults(const struct conf *c, struct app_conf *app)
   default_number(&app->concurrency, c->concurrency);
   default_number(&app->max_requests, c->max_requests);
   default_number(&app->app_timeout_ms, c->app_timeout_ms);
-  if (app->nconnect)
-    app->handoff = HANDOFF_PROXY; /* the only way to reach someone else's */
+  if (app->nconnect || app->cgi_dir)
+    app->handoff = HANDOFF_PROXY; /* what scgiserver does: it relays */
   else if (app->handoff < 0)
     app->handoff = c->handoff;
 }
@@ -897,8 +942,9 @@ static int finish(struct conf *c, unsigned ncpu, char *err, size_t errsize)
   if (add_cli_app(&x) != 0)
     return -1;
   if (c->napps == 0)
-    return fail(&x, "nothing to run: give -- PROGRAM, --connect ADDRESS or "
-                    "-c FILE with [app NAME] sections (see --help)");
+    return fail(&x, "nothing to run: give -- PROGRAM, --connect ADDRESS, "
+                    "--cgi DIR or -c FILE with [app NAME] sections (see "
+                    "--help)");
   if (check_cli_listen(&x) != 0)
     return -1;
   for (size_t i = 0; i < c->napps; i++) {
@@ -938,6 +984,7 @@ static void app_free(struct app_conf *app)
   free(app->name);
   free_strs(app->argv, count_strs(app->argv));
   free_addrs(app->connect, app->nconnect);
+  free(app->cgi_dir);
   free_strs(app->routes, app->nroutes);
   free_strs(app->listen, app->nlisten);
 }
@@ -957,5 +1004,6 @@ void conf_free(struct conf *c)
   free(c->group);
   free_strs(c->cli_argv, count_strs(c->cli_argv));
   free_addrs(c->cli_connect, c->cli_nconnect);
+  free(c->cli_cgi);
   memset(c, 0, sizeof *c);
 }

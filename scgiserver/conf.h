@@ -24,10 +24,16 @@
  *     exec = /srv/admin/app
  *     listen = 127.0.0.1:4001
  *
+ *     [app scripts]
+ *     cgi = /srv/cgi-bin
+ *     route = /cgi-bin
+ *
  * `key = value` lines, `#` comments and blank lines. App keys: exec (split
  * on spaces, double quotes group), workers, handoff, concurrency,
- * max-requests, app-timeout (proxy and connect apps), connect
- * (repeatable; instead of exec), route (repeatable; a path prefix matched at a '/' boundary; the
+ * max-requests, app-timeout (proxy, connect and cgi apps), connect
+ * (repeatable; instead of exec), cgi (a directory of CGI programs, run
+ * one process per request, instead of exec: workers is then the most
+ * programs running at once, app-timeout the longest run), route (repeatable; a path prefix matched at a '/' boundary; the
  * only app may omit it, it then gets "/"), listen (repeatable; a front
  * listener of the app's own: every request arriving there goes to it,
  * whatever the path; an app with one needs no route). An address may be
@@ -35,8 +41,9 @@
  * route by path prefix among the apps with routes; with no global listen,
  * the inherited listener is used only when no app has a listen of its own.
  * Command-line options override the file's global keys (--listen replaces
- * the global listen lines, not the apps' own). A PROGRAM after `--`, or --connect, defines one
- * more app named "default" with route "/". Global keys pidfile, user and
+ * the global listen lines, not the apps' own). A PROGRAM after `--`,
+ * --connect or --cgi defines one more app named "default" with route
+ * "/". Global keys pidfile, user and
  * group take a value like their options; daemon takes yes or no.
  * status-path (global only) names the path scgiserver answers itself with
  * its counters, before any routing (see dispatch.h). access-log (global
@@ -62,6 +69,8 @@ struct app_conf {
                              NULL for a connect app */
   struct addr *connect;   /* connect app: its addresses; NULL for exec */
   size_t nconnect;
+  char *cgi_dir;          /* cgi app: the real path of its directory of
+                             programs; NULL otherwise */
   char **routes;          /* path prefixes, each starting with '/' */
   size_t nroutes;
   char **listen;          /* front addresses of its own: every request
@@ -97,6 +106,7 @@ struct conf {
   char **cli_argv;
   struct addr *cli_connect;
   size_t cli_nconnect;
+  char *cli_cgi;
 };
 
 enum conf_result {

@@ -47,6 +47,7 @@
 
 #include "access.h"
 #include "addr.h"
+#include "cgi.h"
 #include "log.h"
 #include "relay.h"
 #include "route.h"
@@ -68,6 +69,7 @@ enum { ERR_QUEUE_FULL, ERR_QUEUE_TIMEOUT, ERR_502, ERR_504, ERR_N };
 struct app_rt {
   const struct app_conf *conf;
   struct worker_set *ws;  /* exec apps */
+  struct cgi_app *cgi;    /* cgi apps */
   char *dir;              /* proxy exec apps: their socket directory */
   atomic_uint next;       /* connect apps: round robin position */
   unsigned queue_timeout_ms;
@@ -414,6 +416,26 @@ static int serve_pass(struct dispatch *d, struct app_rt *a,
   return 0;
 }
 
+/* ---- cgi --------------------------------------------------------------- */
+
+static int serve_cgi(struct dispatch *d, struct app_rt *a, scgi_request *req)
+{
+  struct cgi_result r;
+  int rc = cgi_acquire(a->cgi, a->queue_timeout_ms);
+
+  if (rc != 0)
+    return refuse(d, a, req, rc);
+  cgi_serve(a->cgi, req, &r);
+  cgi_release(a->cgi);
+  count(d, r.status);
+  note_bytes(r.bytes);
+  if (r.end == CGI_FAILED && r.status == 502)
+    app_error(a, ERR_502);
+  else if (r.end == CGI_TIMED_OUT)
+    app_error(a, ERR_504);
+  return 0;
+}
+
 /* ---- status page ------------------------------------------------------- */
 
 struct counter {
@@ -456,6 +478,8 @@ static void put_counters(FILE *f, bool json, const char *prefix, bool pairs,
 
 static const char *app_mode(const struct app_rt *a)
 {
+  if (a->conf->cgi_dir)
+    return "cgi";
   if (a->conf->nconnect)
     return "connect";
   return a->conf->handoff == HANDOFF_PASS ? "pass" : "proxy";
@@ -472,6 +496,8 @@ static void put_app(FILE *f, bool json, struct app_rt *a)
     e[i] = atomic_load_explicit(&a->errors[i], memory_order_relaxed);
   if (a->ws)
     workers_stats(a->ws, &st);
+  else if (a->cgi)
+    cgi_stats(a->cgi, &st);
   const struct counter routed[] = {
       { "requests", atomic_load_explicit(&a->requests,
                                          memory_order_relaxed) },
@@ -487,7 +513,7 @@ static void put_app(FILE *f, bool json, struct app_rt *a)
       { "503_timeout", e[ERR_QUEUE_TIMEOUT] },
       { "502", e[ERR_502] }, { "504", e[ERR_504] },
   };
-  size_t nw = a->ws ? NCOUNTERS(workers) : 0;
+  size_t nw = a->ws || a->cgi ? NCOUNTERS(workers) : 0;
 
   if (json) {
     fputs("{\"name\":", f);
@@ -657,6 +683,8 @@ static int handle(struct dispatch *d, struct table *t, const char *listen,
     this_rec->app = a->conf->name; /* lives as long as the table */
   if (a->conf->nconnect)
     return serve_connect(d, a, req);
+  if (a->conf->cgi_dir)
+    return serve_cgi(d, a, req);
   if (a->conf->handoff == HANDOFF_PASS)
     return serve_pass(d, a, req);
   return serve_worker_proxy(d, a, req);
@@ -772,6 +800,15 @@ static int start_app(struct dispatch *d, struct table *t, struct app_rt *a)
   };
   int rc;
 
+  if (c->cgi_dir) {
+    if ((rc = cgi_app_new(c, t->conf->queue, &a->cgi)) != 0) {
+      log_msg(SCGI_LOG_ERROR, "app %s: %s", c->name, strerror(-rc));
+      return -1;
+    }
+    log_msg(SCGI_LOG_INFO, "app %s: CGI programs of %s, at most %u at once",
+            c->name, c->cgi_dir, c->workers);
+    return 0;
+  }
   if (!c->argv)
     return 0; /* a connect app: nothing to start */
   if (c->handoff == HANDOFF_PASS && t->conf->max_header_bytes > 65536)
@@ -816,6 +853,7 @@ static void table_free(struct table *t)
     return;
   for (size_t i = 0; t->apps && i < t->conf->napps; i++) {
     workers_free(t->apps[i].ws);
+    cgi_app_free(t->apps[i].cgi);
     if (t->apps[i].dir)
       remove_dir(t->apps[i].dir);
     free(t->apps[i].dir);

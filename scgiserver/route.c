@@ -66,6 +66,24 @@ long route_match(const struct conf *c, const char *path, size_t len)
   return best;
 }
 
+size_t route_prefix_len(const struct app_conf *app, const char *path,
+                        size_t len)
+{
+  size_t best = 0;
+
+  for (size_t j = 0; path && j < app->nroutes; j++) {
+    const char *prefix = app->routes[j];
+    size_t n = strlen(prefix);
+    if (!prefix_matches(prefix, path, len))
+      continue;
+    if (prefix[n - 1] == '/')
+      n--;
+    if (n > best)
+      best = n;
+  }
+  return best;
+}
+
 long route_listener(const struct conf *c, const char *address)
 {
   for (size_t i = 0; i < c->napps; i++)

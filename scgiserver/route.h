@@ -23,6 +23,12 @@ const char *route_path(const char *script_name, const char *document_uri,
  * "/app/x", not "/apple"), or -1 when none matches. */
 long route_match(const struct conf *c, const char *path, size_t len);
 
+/* The length of the longest of app's routes that is a prefix of
+ * path[0..len) (as route_match() matches), a trailing '/' not counted;
+ * 0 when none matches (an app reached through its own listener). */
+size_t route_prefix_len(const struct app_conf *app, const char *path,
+                        size_t len);
+
 /* Index in c->apps of the app that lists `address` among its own listen
  * addresses, or -1. */
 long route_listener(const struct conf *c, const char *address);

@@ -169,7 +169,7 @@ distcheck_pass() {
 
 unit_tests='tests/test_parser tests/test_request tests/test_response
   tests/test_form tests/test_multipart tests/test_server tests/test_stress
-  tests/test_conf tests/test_workers'
+  tests/test_conf tests/test_workers tests/test_cgi'
 
 install_deps
 cd "$repo"

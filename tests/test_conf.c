@@ -174,7 +174,14 @@ static void test_cli_errors(void)
   CLI_ERROR("needs a value", "-w");
   CLI_ERROR("needs a value", "--listen");
   CLI_ERROR("nothing to run", "-l", "127.0.0.1:1");
-  CLI_ERROR("not both", "--connect", "127.0.0.1:1", "--", "p");
+  CLI_ERROR("only one of PROGRAM, --connect and --cgi", "--connect",
+            "127.0.0.1:1", "--", "p");
+  CLI_ERROR("only one of PROGRAM, --connect and --cgi", "--cgi", "/",
+            "--connect", "127.0.0.1:1");
+  CLI_ERROR("only one of PROGRAM, --connect and --cgi", "--cgi", "/", "--",
+            "p");
+  CLI_ERROR("--cgi '/nonexistent': No such file", "--cgi", "/nonexistent");
+  CLI_ERROR("--cgi '/dev/null': not a directory", "--cgi", "/dev/null");
   CLI_ERROR("address 'nowhere'", "--connect", "nowhere");
   CLI_ERROR("address '1.2.3.4:0'", "--connect", "1.2.3.4:0");
   CLI_ERROR("address '1.2.3.4:080'", "--connect", "1.2.3.4:080");
@@ -308,11 +315,19 @@ static void test_file_errors(void)
   file_error("[app]\n", 1, "unknown section");
   file_error("[app a/b]\n", 1, "app name 'a/b'");
   file_error("[app ..]\n", 1, "app name '..'");
-  file_error("\n\n[app a]\nroute = /a\n", 3, "neither exec nor connect");
+  file_error("\n\n[app a]\nroute = /a\n", 3,
+             "none of exec, connect and cgi");
   file_error("[app a]\nexec = /x\nconnect = 127.0.0.1:1\n", 3,
-             "both exec and connect");
+             "has connect and exec");
   file_error("[app a]\nconnect = 127.0.0.1:1\nexec = /x\n", 3,
-             "both exec and connect");
+             "has exec and connect");
+  file_error("[app a]\nexec = /x\ncgi = /\n", 3, "has cgi and exec");
+  file_error("[app a]\ncgi = /\nconnect = 127.0.0.1:1\n", 3,
+             "has connect and cgi");
+  file_error("[app a]\ncgi = /\ncgi = /\n", 3, "cgi is given twice");
+  file_error("[app a]\ncgi = /nonexistent\n", 2, "cgi '/nonexistent'");
+  file_error("\n[app a]\ncgi = /\nhandoff = pass\n", 2,
+             "handoff, concurrency and max-requests apply to exec apps");
   file_error("[app a]\nexec = /x\nexec = /y\n", 3, "exec twice");
   file_error("[app a]\nexec = /x \"y\n", 2, "unterminated double quote");
   file_error("[app a]\nexec = /x\nroute = a\n", 3, "must start with '/'");
@@ -438,6 +453,32 @@ static void test_app_listen(void)
   conf_free(&c);
 }
 
+static void test_cgi_app(void)
+{
+  struct conf c;
+  char real[4096];
+
+  TAP_OK(realpath(dir, real) != NULL, "the test directory's real path");
+  TAP_EQ(LOAD(&c, "--cgi", dir, "-w", "3", "--app-timeout", "500"), CONF_OK,
+         "--cgi DIR");
+  TAP_EQ(c.napps, 1, "  one app");
+  TAP_STREQ(c.apps[0].name, "default", "  named default");
+  TAP_STREQ(c.apps[0].cgi_dir, real, "  its directory as a real path");
+  TAP_OK(c.apps[0].argv == NULL && c.apps[0].nconnect == 0,
+         "  neither exec nor connect");
+  TAP_EQ(c.apps[0].workers, 3, "  workers: the most programs at once");
+  TAP_EQ(c.apps[0].app_timeout_ms, 500, "  app-timeout: the longest run");
+  TAP_STREQ(c.apps[0].routes[0], "/", "  route /");
+  conf_free(&c);
+
+  TAP_EQ(LOAD(&c, "-c", file("[app s]\ncgi = /tmp/\nroute = /cgi-bin\n"
+                             "workers = 7\n[app x]\nexec = /x\nroute = /x\n")),
+         CONF_OK, "cgi = DIR in an [app]");
+  TAP_STREQ(c.apps[0].cgi_dir, "/tmp", "  trailing '/' gone");
+  TAP_EQ(c.apps[0].workers, 7, "  its own workers");
+  conf_free(&c);
+}
+
 static void head(const char *text, int want_status, long long want_total)
 {
   int status;
@@ -473,6 +514,7 @@ int main(void)
   test_file_errors();
   test_routes();
   test_app_listen();
+  test_cgi_app();
   test_response_head();
   unlink(conf_path);
   rmdir(dir);

@@ -1,0 +1,3 @@
+#!/bin/sh
+# Answers without reading its input.
+printf 'Content-Type: text/plain\n\nnot read\n'
