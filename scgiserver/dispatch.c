@@ -35,8 +35,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -756,6 +758,35 @@ static int make_base_dir(struct dispatch *d)
   return 0;
 }
 
+/* Whether an app directory that exists already was left by a scgiserver
+ * that could not clean up (killed): ours, a real directory, and no socket
+ * in it answers. A live scgiserver's workers answer on theirs. */
+static bool left_behind(const char *path)
+{
+  struct stat st;
+  struct dirent *e;
+  DIR *dir;
+  bool stale = true;
+
+  if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode) ||
+      st.st_uid != geteuid() || (dir = opendir(path)) == NULL)
+    return false;
+  while (stale && (e = readdir(dir)) != NULL) {
+    char sock[PATH_MAX];
+    int fd;
+    if (snprintf(sock, sizeof sock, "%s/%s", path, e->d_name) >=
+            (int)sizeof sock ||
+        lstat(sock, &st) != 0 || !S_ISSOCK(st.st_mode))
+      continue;
+    if ((fd = addr_connect_unix(sock, 100)) >= 0) {
+      close(fd);
+      stale = false;
+    }
+  }
+  closedir(dir);
+  return stale;
+}
+
 /* A proxy app's sockets go in a directory of its own, so that apps never
  * collide whatever names workers.c gives its sockets. */
 static int make_app_dir(struct dispatch *d, struct table *t,
@@ -763,6 +794,7 @@ static int make_app_dir(struct dispatch *d, struct table *t,
 {
   const char *base = t->conf->runtime_dir;
   size_t size;
+  int rc;
 
   if (!base) {
     if (!d->base_dir && make_base_dir(d) != 0)
@@ -777,7 +809,14 @@ static int make_app_dir(struct dispatch *d, struct table *t,
     snprintf(a->dir, size, "%s/%s", base, a->conf->name);
   else
     snprintf(a->dir, size, "%s/%s@%u", base, a->conf->name, t->gen);
-  if (mkdir(a->dir, 0700) != 0) {
+  rc = mkdir(a->dir, 0700);
+  if (rc != 0 && errno == EEXIST && left_behind(a->dir)) {
+    log_msg(SCGI_LOG_WARNING, "app %s: removing %s, left by a scgiserver "
+            "that did not stop cleanly", a->conf->name, a->dir);
+    remove_dir(a->dir);
+    rc = mkdir(a->dir, 0700);
+  }
+  if (rc != 0) {
     log_msg(SCGI_LOG_ERROR, "app %s: cannot make %s: %s", a->conf->name,
             a->dir, strerror(errno));
     free(a->dir);

@@ -416,6 +416,27 @@ if srv_start proxy "${common[@]}" --handoff proxy --runtime-dir "$dir/rt" \
     test -z "$(ls -A "$dir/rt")"
 fi
 
+# A scgiserver killed outright leaves its app directory behind; the next
+# one with the same --runtime-dir takes it over (no live socket in it).
+if srv_start killed "${common[@]}" --handoff proxy --runtime-dir "$dir/rt" \
+    -w 1 -- "$echo_bin"; then
+  srv_snapshot
+  lib_stop "$srv_pid" KILL
+  for p in $srv_kids; do lib_running "$p" && kill -s KILL "$p"; done
+  srv_pid=""
+  tap_check "killed: SIGKILL leaves the app directory behind" \
+    test -d "$dir/rt/default"
+  if srv_start restarted "${common[@]}" --handoff proxy \
+      --runtime-dir "$dir/rt" -w 1 -- "$echo_bin"; then
+    is 200 "$(request restarted-get "$base$get_uri")" \
+      "restarted: serves with the directory left by the killed one"
+    tap_check "restarted: the takeover is logged" \
+      grep -q 'left by a scgiserver that did not stop cleanly' \
+      "$dir/restarted.log"
+    srv_stop
+  fi
+fi
+
 # ---------------------------------------------------------------- connect (c)
 
 if srv_start connect "${common[@]}" --connect "unix:$direct"; then
