@@ -1138,13 +1138,15 @@ int dispatch_reload(struct dispatch *d, struct conf *conf,
 
 /* ---- stopping ---------------------------------------------------------- */
 
-void dispatch_stop(struct dispatch *d, unsigned drain_ms)
+void dispatch_stop(struct dispatch *d)
 {
   struct timespec deadline;
 
   if (!d)
     return;
-  deadline_in(&deadline, drain_ms);
+  /* The drain timeout of the configuration running now, reloads
+   * included. */
+  deadline_in(&deadline, d->current ? d->current->conf->drain_timeout_ms : 0);
   if (d->current)
     table_stop(d->current, &deadline);
   reap_retirees(d, true);

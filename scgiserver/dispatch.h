@@ -48,9 +48,10 @@ struct dispatch_front {
  * an access log (access.h), every request gets its line once done. */
 int dispatch_handle(scgi_request *req, void *arg);
 
-/* Stops every app's workers, waiting up to drain_ms for busy ones, and
- * waits for the apps retired by reloads to be stopped. */
-void dispatch_stop(struct dispatch *d, unsigned drain_ms);
+/* Stops every app's workers, waiting up to the current configuration's
+ * drain-timeout (the last reload's) for busy ones, and waits for the apps
+ * retired by reloads to be stopped. */
+void dispatch_stop(struct dispatch *d);
 
 /* Logs the request counters. */
 void dispatch_log_stats(struct dispatch *d);

@@ -394,7 +394,7 @@ int main(int argc, char **argv)
     nfront_servers = (sig_atomic_t)s.nfronts;
     install_handlers();
     rc = run(&s, &wait_mask);
-    dispatch_stop(s.dispatch, conf.drain_timeout_ms);
+    dispatch_stop(s.dispatch);
     dispatch_log_stats(s.dispatch);
   }
   dispatch_free(s.dispatch);

@@ -23,6 +23,8 @@ scgiserver=$top_builddir/scgiserver/scgiserver
 echo_bin=$(cd "$(dirname "$top_builddir/examples/echo")" && pwd)/echo
 [ -x "$scgiserver" ] || tap_bail "$scgiserver not built"
 [ -x "$echo_bin" ] || tap_bail "$echo_bin not built"
+badapp=$(cd "$(dirname "$top_builddir/tests/badapp")" && pwd)/badapp
+[ -x "$badapp" ] || tap_bail "$badapp not built"
 
 lib_tmpdir
 dir=$lib_tmp
@@ -213,7 +215,30 @@ kids >/dev/null
 
 # ------------------------------------------------- stop
 
+# The final drain follows the drain-timeout of the last reload (5000 at
+# startup, 300 now): a request of 2 s in progress at SIGTERM outlasts it.
+reloads_before=$(log_count 'reloaded: ')
+write_conf
+sed -i 's/^drain-timeout = 5000$/drain-timeout = 300/' "$conf"
+cat >>"$conf" <<EOF
+
+[app s]
+exec = $badapp slow 2000
+workers = 1
+route = /s
+EOF
+kill -s HUP "$srv_pid"
+lib_wait_for 5 logged_more 'reloaded: ' $((reloads_before + 1)) || true
+lib_wait_for 10 kids_are $((nworkers + 1)) || true
+curl -s -o /dev/null --max-time 10 "$base/s/x" &
+slow_curl=$!
+lib_pids="$lib_pids $slow_curl"
+sleep 0.5
 lib_stop "$srv_pid" TERM
+wait "$slow_curl" 2>/dev/null || true
+tap_check "SIGTERM after a reload: the reloaded drain-timeout (300 ms) applies" \
+  grep -q 'app s: 1 connections still in progress after the drain timeout' \
+  "$dir/srv.log"
 is 0 "$lib_status" "SIGTERM: exit status"
 left=""
 for p in $srv_seen; do
