@@ -18,6 +18,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -478,13 +479,51 @@ static const char *listen_owner(const struct conf *c, const char *address,
   return NULL;
 }
 
+/* Digits only, no leading zero, from 1 (0 when zero_ok) to max. */
+static bool decimal_ok(const char *s, unsigned long max, bool zero_ok)
+{
+  unsigned long v = 0;
+  size_t len = strlen(s);
+
+  if (len == 0 || len > 10 || (s[0] == '0' && len > 1) ||
+      strspn(s, "0123456789") != len)
+    return false;
+  for (size_t i = 0; i < len; i++)
+    v = v * 10 + (unsigned long)(s[i] - '0');
+  return v <= max && (zero_ok || v > 0);
+}
+
+/* The shape of a listener address (the library resolves and binds it at
+ * startup): NULL when it looks right, else what is wrong. Checked here so
+ * that a typo in a file gets its FILE:LINE. */
+static const char *listen_problem(const char *v)
+{
+  const char *colon = strrchr(v, ':');
+  static const char forms[] = "use HOST:PORT, *:PORT, [IPV6]:PORT, "
+                              "unix:PATH or fd:N";
+
+  if (strncmp(v, "unix:", 5) == 0)
+    return v[5] ? NULL : "unix: needs a socket path";
+  if (strncmp(v, "fd:", 3) == 0)
+    return decimal_ok(v + 3, INT_MAX, true) ? NULL
+                                            : "fd: needs a descriptor number";
+  if (!colon || colon == v || (v[0] == '[' && colon[-1] != ']'))
+    return forms;
+  if (!decimal_ok(colon + 1, 65535, false))
+    return "the port must be a number from 1 to 65535";
+  return NULL;
+}
+
 /* A global listener, or (in an [app]) one of the app's own. */
 static int add_listen(struct ctx *x, const char *value)
 {
   struct app_conf *app = cur_app(x);
   char buf[300];
   const char *owner = listen_owner(x->c, value, buf, sizeof buf);
+  const char *problem = listen_problem(value);
 
+  if (problem)
+    return fail(x, "%slisten '%s': %s", dashes(x), value, problem);
   if (owner)
     return fail(x, "%slisten '%s' is already used by %s", dashes(x), value,
                 owner);

@@ -188,6 +188,13 @@ static void test_cli_errors(void)
   CLI_ERROR("address 'unix:'", "--connect", "unix:");
   CLI_ERROR("address '[1.2.3.4]:80'", "--connect", "[1.2.3.4]:80");
   CLI_ERROR("missing.conf", "-c", "/nonexistent/missing.conf");
+  CLI_ERROR("--listen '127.0.0.1': use HOST:PORT", "-l", "127.0.0.1", "p");
+  CLI_ERROR("--listen 'x:0': the port must be", "-l", "x:0", "p");
+  CLI_ERROR("--listen 'x:080': the port must be", "-l", "x:080", "p");
+  CLI_ERROR("--listen 'x:65536': the port must be", "-l", "x:65536", "p");
+  CLI_ERROR("--listen '[::1:80': use HOST:PORT", "-l", "[::1:80", "p");
+  CLI_ERROR("--listen 'unix:': unix: needs a socket path", "-l", "unix:", "p");
+  CLI_ERROR("--listen 'fd:x': fd: needs a descriptor", "-l", "fd:x", "p");
 }
 
 static void test_file_valid(void)
@@ -329,6 +336,10 @@ static void test_file_errors(void)
   file_error("\n[app a]\ncgi = /\nhandoff = pass\n", 2,
              "handoff, concurrency and max-requests apply to exec apps");
   file_error("[app a]\nexec = /x\nexec = /y\n", 3, "exec twice");
+  file_error("listen = 127.0.0.1\n[app a]\nexec = /x\n", 1,
+             "listen '127.0.0.1': use HOST:PORT");
+  file_error("[app a]\nexec = /x\nlisten = *:99999\n", 3,
+             "listen '*:99999': the port must be");
   file_error("[app a]\nexec = /x \"y\n", 2, "unterminated double quote");
   file_error("[app a]\nexec = /x\nroute = a\n", 3, "must start with '/'");
   file_error("[app a]\nexec = /x\nroute = /a\n[app b]\nexec=/y\nroute = /a\n",
