@@ -203,6 +203,11 @@ int main(int argc, char **argv)
   rc = scgi_serve(server, (unsigned)threads, echo, NULL);
   if (rc < 0)
     fprintf(stderr, "echo: %s\n", scgi_strerror(rc));
+  /* scgi_serve() also returns without a signal (scgiserver closed the
+   * handoff socket): one arriving now must not reach a freed server. */
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
   scgi_server_free(server);
   return rc < 0;
 }

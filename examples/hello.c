@@ -28,6 +28,9 @@ int main(int argc, char **argv)
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   rc = scgi_serve(srv, argc > 2 ? atoi(argv[2]) : 0, hello, NULL);
+  sa.sa_handler = SIG_IGN; /* srv is freed next: no more stops */
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
   scgi_server_free(srv);
   return rc < 0;
 }

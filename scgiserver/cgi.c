@@ -456,34 +456,42 @@ static int on_stdout(struct run *r)
 
 /* Stdin is writable: moves body bytes on, reading more from the front
  * when none are pending; closes stdin at the body's end or when the
- * program stops reading (the rest is discarded by libscgi). */
-static void on_stdin(struct run *r)
+ * program stops reading (the rest is discarded by libscgi). A body that
+ * cannot be read whole (the front closed early, or was too slow) stops
+ * the run: the program must not take a cut body for the whole one.
+ * Returns 0, or -1 (r->end set). */
+static int on_stdin(struct run *r)
 {
   ssize_t n;
 
   if (r->in_len == 0) {
     n = scgi_read(r->req, r->inbuf, IN_BUF);
-    if (n <= 0) {
-      if (n < 0)
-        log_msg(SCGI_LOG_INFO, "app %s: request body for %s: %s",
-                app_name(r), r->script->script_name, scgi_strerror((int)n));
+    if (n < 0) {
+      log_msg(SCGI_LOG_WARNING, "app %s: the request body for %s could not "
+              "be read whole: %s; killing the program", app_name(r),
+              r->script->script_name, scgi_strerror((int)n));
+      fail_with(r, CGI_FRONT_GONE, 0);
+      return -1;
+    }
+    if (n == 0) {
       close_fd(&r->in);
-      return;
+      return 0;
     }
     r->in_off = 0;
     r->in_len = (size_t)n;
   }
   n = write(r->in, r->inbuf + r->in_off, r->in_len);
   if (n < 0 && (errno == EAGAIN || errno == EINTR))
-    return;
+    return 0;
   if (n < 0) { /* EPIPE: it closed its input */
     close_fd(&r->in);
-    return;
+    return 0;
   }
   r->in_off += (size_t)n;
   r->in_len -= (size_t)n;
   if (r->in_len == 0 && scgi_request_body_left(r->req) == 0)
     close_fd(&r->in);
+  return 0;
 }
 
 /* ---- the loop ---------------------------------------------------------- */
@@ -540,8 +548,8 @@ static int step(struct run *r)
     return -1;
   if (p[1].revents)
     on_stderr(r);
-  if (p[2].revents)
-    on_stdin(r);
+  if (p[2].revents && on_stdin(r) != 0)
+    return -1;
   if (p[3].revents || r->pidfd < 0)
     check_exit(r);
   return 0;

@@ -539,13 +539,17 @@ static int start_slot(struct worker_set *ws, unsigned slot, bool retry)
  * only closed once no relay thread can still send on it. */
 static void terminate(struct worker_set *ws, struct proc *p)
 {
+  /* SIGTERM before the close: a libscgi worker also stops when its
+   * handoff socket closes, and one that stopped for that may free its
+   * server before a later signal reaches a handler that still calls
+   * scgi_server_stop() on it. */
+  if (!p->term_sent && !p->reaped) {
+    kill(p->pid, SIGTERM);
+    p->term_sent = true;
+    p->kill_at_ms = now_ms() + ws->stop_timeout_ms;
+  }
   if (p->held == 0)
     close_fd(&p->handoff_fd);
-  if (p->term_sent || p->reaped)
-    return;
-  kill(p->pid, SIGTERM);
-  p->term_sent = true;
-  p->kill_at_ms = now_ms() + ws->stop_timeout_ms;
 }
 
 static void kill_late(struct worker_set *ws, struct proc *p, int64_t now)

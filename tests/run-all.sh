@@ -5,7 +5,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 # On Debian or Ubuntu: installs what is missing (build tools, nginx, curl,
-# doxygen, clang, python3, uWSGI, groff, valgrind; with sudo when not
+# doxygen, clang, python3, uWSGI, Apache, lighttpd, Perl's SCGI module,
+# groff, valgrind; with sudo when not
 # root), runs autoreconf, then builds out of tree under build/:
 #   build/gcc   gcc, --enable-werror: make check (every test)
 #   build/asan  clang, --enable-werror, AddressSanitizer + UBSan: make check
@@ -44,6 +45,10 @@ install_deps() {
   command -v uwsgi >/dev/null || missing="$missing uwsgi-core"
   [ -e /usr/lib/uwsgi/plugins/python3_plugin.so ] ||
     missing="$missing uwsgi-plugin-python3"
+  # Front servers and SCGI applications not written here (interop tests).
+  [ -x /usr/sbin/apache2 ] || missing="$missing apache2"
+  [ -x /usr/sbin/lighttpd ] || missing="$missing lighttpd"
+  perl -MSCGI -e 1 2>/dev/null || missing="$missing libscgi-perl"
   command -v groff >/dev/null || missing="$missing groff-base"
   command -v valgrind >/dev/null || missing="$missing valgrind"
   [ -n "$missing" ] || return 0

@@ -189,6 +189,18 @@ get late /late.sh
 tap_ok "$([ "$(cat "$dir/late.rc")" != 0 ]; echo $?)" \
   "late.sh (silent after its header block): the connection is reset at the timeout (curl $(cat "$dir/late.rc"))"
 
+# A CONTENT_LENGTH of 100 with 10 bytes sent, then the end: the program
+# must not answer as if it had the whole body.
+printf '%s\0' CONTENT_LENGTH 100 SCGI 1 REQUEST_METHOD POST \
+  REQUEST_URI /echo.py DOCUMENT_URI /echo.py >"$dir/short.h"
+{ printf '%d:' "$(wc -c <"$dir/short.h")"; cat "$dir/short.h"; printf ',0123456789'
+} >"$dir/short.req"
+"$rawsend" "unix:$front" "$dir/short.req" --timeout-ms 10000 >"$dir/short" \
+  2>/dev/null || true
+tap_ok "$(! grep -q 'X-Length' "$dir/short"; echo $?)" \
+  "a body shorter than CONTENT_LENGTH: no answer from the program ($(raw_status short))"
+tap_ok "$(logged 'could not be read whole'; echo $?)" "  logged"
+
 # ------------------------------------------------------------ (3) refusals
 
 get plain /plain.sh
