@@ -231,6 +231,12 @@ static void log_relay(const struct app_rt *a, const char *who,
   case RELAY_OK:
     break;
   case RELAY_FRONT_GONE:
+    if (r->status == 408) {
+      log_msg(SCGI_LOG_WARNING, "app %s (%s): 408 for %s: the front sent "
+              "no body bytes for %u ms", name, who, uri(req),
+              a->conf->app_timeout_ms);
+      break;
+    }
     log_msg(SCGI_LOG_INFO, "app %s (%s): front connection for %s ended "
             "early: %s", name, who, uri(req), why);
     break;
@@ -286,9 +292,10 @@ static int proxy(struct dispatch *d, struct app_rt *a, scgi_request *req,
   relay_proxy(fd, app_fd, &job, &r);
   log_relay(a, who, req, &r);
   count(d, r.status);
-  /* A 502 or 504 written by relay.c itself: its size is not counted. */
-  note_bytes(r.end == RELAY_APP_EMPTY || (r.end == RELAY_TIMEOUT &&
-                                          r.status == 504)
+  /* A 408, 502 or 504 written by relay.c itself: its size is not
+   * counted. */
+  note_bytes(r.end == RELAY_APP_EMPTY || r.status == 408 ||
+                     (r.end == RELAY_TIMEOUT && r.status == 504)
                  ? -1 : (long long)r.down);
   if (r.end == RELAY_APP_EMPTY && r.status == 502)
     app_error(a, ERR_502);

@@ -103,6 +103,8 @@ int relay_pass(int handoff_fd, int conn_fd, const char *raw, size_t len,
 static const char *reason(int status)
 {
   switch (status) {
+  case 408:
+    return "Request Timeout";
   case 502:
     return "Bad Gateway";
   case 503:
@@ -117,6 +119,8 @@ static const char *reason(int status)
 static const char *body_text(int status)
 {
   switch (status) {
+  case 408:
+    return "408 Request Timeout: the request body stopped arriving.\n";
   case 502:
     return "502 Bad Gateway: the application is unavailable.\n";
   case 503:
@@ -249,7 +253,9 @@ void relay_response_head(const char *buf, size_t len, int *status,
     line_end = eol > p && eol[-1] == '\r' ? eol - 1 : eol;
     if (line_end == p) { /* the blank line ending the block */
       *status = code;
-      if (length >= 0 && code >= 200 && code != 204 && code != 304)
+      /* A length too large to add to the head is as good as unknown. */
+      if (length >= 0 && code >= 200 && code != 204 && code != 304 &&
+          length <= INT64_MAX - (eol + 1 - buf))
         *total = (int64_t)(eol + 1 - buf) + length;
       return;
     }
@@ -288,6 +294,7 @@ struct proxy {
   char *head;                  /* the response's first bytes, HEAD_MAX */
   size_t head_len;
   int head_done;               /* header block read, or too long to tell */
+  int front_stalled;           /* timed out waiting for the front's body */
   const struct relay_job *job;
   struct relay_result *res;
 };
@@ -550,7 +557,16 @@ static int relay_loop(struct proxy *p, unsigned timeout_ms)
     if (rc == -ETIMEDOUT) {
       p->res->err = rc;
       /* Our write to the front waited: the front stopped reading. */
-      return pending(&p->down) ? RELAY_FRONT_GONE : RELAY_TIMEOUT;
+      if (pending(&p->down))
+        return RELAY_FRONT_GONE;
+      /* We waited for body bytes that the front owes, with none held back
+       * from the app: the front stalled, not the app, which waits for
+       * those bytes too. */
+      if (p->body_left > 0 && !pending(&p->up)) {
+        p->front_stalled = 1;
+        return RELAY_FRONT_GONE;
+      }
+      return RELAY_TIMEOUT;
     }
     if (rc != 0) {
       p->res->err = rc;
@@ -566,6 +582,10 @@ static void finish(struct proxy *p, enum relay_end end)
   p->res->end = end;
   if (end == RELAY_OK) {
     close_politely(p->front, now_ms() + ANSWER_MS);
+  } else if (p->front_stalled && p->sent_down == 0) {
+    /* The front stopped sending its body but may still read: say so. */
+    p->res->status = 408;
+    relay_answer(p->front, 408);
   } else if (end != RELAY_FRONT_GONE && p->sent_down == 0) {
     /* Nothing reached the front yet: a clean error response is still
      * possible (a partial response held back here is dropped). */

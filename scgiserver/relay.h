@@ -24,7 +24,9 @@ int relay_pass(int handoff_fd, int conn_fd, const char *raw, size_t len,
 /* How a proxied request ended. */
 enum relay_end {
   RELAY_OK,         /* the app's whole response went to the front */
-  RELAY_FRONT_GONE, /* the front closed, failed or stopped reading */
+  RELAY_FRONT_GONE, /* the front closed, failed or stopped reading; or it
+                       stopped sending the body for the timeout: 408
+                       answered when nothing was relayed yet (status) */
   RELAY_APP_EMPTY,  /* the app closed or failed before its first byte:
                        502 answered */
   RELAY_APP_CUT,    /* the app failed mid-response: front connection reset */
@@ -66,9 +68,9 @@ struct relay_job {
 void relay_proxy(int front_fd, int app_fd, const struct relay_job *job,
                  struct relay_result *out);
 
-/* Answers `status` (502, 503 or 504) with a short text body directly on a
- * detached connection, then closes it without destroying the answer with
- * a reset (unread request bytes are drained for a moment first). */
+/* Answers `status` (408, 502, 503 or 504) with a short text body directly
+ * on a detached connection, then closes it without destroying the answer
+ * with a reset (unread request bytes are drained for a moment first). */
 void relay_answer(int fd, int status);
 
 /* Closes a connection with a reset (SO_LINGER 0), so that a front server

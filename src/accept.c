@@ -209,6 +209,15 @@ static void handoff_eof(struct scgi__listener *l,
               l->fd);
 }
 
+/* A connection scgiserver handed over was lost before it became a request:
+ * scgiserver counts it as this process's until its "D" comes, so it gets
+ * one now, or that slot would stay busy for good. Sent on the handoff
+ * socket itself: the done channel may need a descriptor we do not have. */
+static void handoff_lost(const struct scgi__listener *l)
+{
+  (void)send(l->fd, "D", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 /* Checks a received message; returns 0 when it holds exactly what the
  * convention says, with fds[0] the connection (extra descriptors closed). */
 static int handoff_check(struct scgi__listener *l,
@@ -226,6 +235,7 @@ static int handoff_check(struct scgi__listener *l,
     /* Descriptors were dropped by the kernel: out of descriptors, most
      * likely. The connection is lost; back off like accept's EMFILE. */
     handoff_close_fds(m, 0);
+    handoff_lost(l);
     scgi__log(cfg, SCGI_LOG_WARNING,
               "handoff socket fd %d: a connection was lost: its descriptor "
               "could not be received (out of file descriptors?)",
@@ -244,6 +254,7 @@ static int handoff_check(struct scgi__listener *l,
   }
   if ((size_t)m->len > m->cap || (m->flags & MSG_TRUNC)) {
     handoff_close_fds(m, 0);
+    handoff_lost(l);
     scgi__log(cfg, SCGI_LOG_ERROR,
               "handoff message with more than %zu bytes of payload; "
               "connection dropped (SCGI_OPT_MAX_HEADER_BYTES is smaller "
@@ -328,6 +339,8 @@ static int handoff_next(struct scgi__listener *l,
                       (size_t)m.len, out);
     if (rc == 0)
       (*out)->done = done_ref(l);
+    else
+      handoff_lost(l); /* make_request() closed the connection */
   }
   free(m.buf);
   return rc;

@@ -148,7 +148,7 @@ static int recv_header(scgi_request *req)
 
 /* The header block is in: what follows it, up to CONTENT_LENGTH, is the
  * start of the body; anything after that is ignored (SCGI has one request
- * per connection). */
+ * per connection), and logged: the peer's CONTENT_LENGTH is wrong. */
 static void start_body(scgi_request *req, size_t header_size)
 {
   int64_t length = scgi_parser_content_length(&req->parser);
@@ -159,6 +159,10 @@ static void start_body(scgi_request *req, size_t header_size)
   if ((uint64_t)early > (uint64_t)length) {
     req->in_len = header_size + (size_t)length;
     req->trailing = true;
+    scgi__log(&req->cfg, SCGI_LOG_INFO,
+              "request from %s: more bytes than its CONTENT_LENGTH (%lld) "
+              "sent; the rest is ignored",
+              req->peer, (long long)length);
   }
 }
 

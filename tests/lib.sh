@@ -91,6 +91,9 @@ lib_exit_hooks=""
 
 lib_cleanup() {
   local pid dir hook
+  # Only the script itself cleans up: a child forked by lib_spawn that is
+  # signalled before its exec still has these traps.
+  [ "${BASHPID:-$$}" = "$$" ] || return 0
   for hook in $lib_exit_hooks; do
     "$hook" || true
   done

@@ -12,6 +12,7 @@
 #   build/asan  clang, --enable-werror, AddressSanitizer + UBSan: make check
 #   build/tsan  clang, ThreadSanitizer: the thread stress and server tests
 #   (from build/gcc) the C unit tests under valgrind's memcheck, no leaks
+#   (from build/gcc) tests/faults.sh: scgiserver under faults and load
 #   (from build/gcc) make distcheck: the tarball builds and passes too
 # Prints the logs of failed tests, and last a line "N passed, N failed"
 # (", N skipped" when some were). Exit status 0 only when nothing failed.
@@ -147,6 +148,24 @@ valgrind_pass() {
   show_failures "$dir"
 }
 
+# faults_pass: tests/faults.sh once, in build/gcc (about a minute: too
+# heavy for every build).
+faults_pass() {
+  local dir=$repo/build/gcc
+  step_started=$(date +%s)
+  say "faults: tests/faults.sh in build/gcc"
+  if [ ! -f "$dir/Makefile" ]; then
+    say "faults: skipped, build/gcc is not configured"
+    failed=$((failed + 1))
+    return
+  fi
+  cd "$dir"
+  make -j"$jobs" check AM_COLOR_TESTS=no TESTS=tests/faults.sh \
+    >faults.out 2>&1 || true
+  count faults.out faults || return 1
+  show_failures "$dir"
+}
+
 distcheck_pass() {
   local dir=$repo/build/gcc
   step_started=$(date +%s)
@@ -191,6 +210,7 @@ build_pass asan clang "--enable-sanitizers=asan --enable-werror" || true
 build_pass tsan clang "--enable-sanitizers=tsan --enable-werror" \
   TESTS='tests/test_stress tests/test_server' || true
 valgrind_pass
+faults_pass
 distcheck_pass
 
 say "all done in $(($(date +%s) - started)) s"
