@@ -470,7 +470,7 @@ static int on_stdin(struct run *r)
       log_msg(SCGI_LOG_WARNING, "app %s: the request body for %s could not "
               "be read whole: %s; killing the program", app_name(r),
               r->script->script_name, scgi_strerror((int)n));
-      fail_with(r, CGI_FRONT_GONE, 0);
+      fail_with(r, CGI_FRONT_GONE, n == SCGI_ETIMEDOUT ? 408 : 0);
       return -1;
     }
     if (n == 0) {
@@ -614,12 +614,14 @@ static void count_exit(struct run *r, bool killed)
  * out, else a reset so that a cut response is not taken for whole. */
 static void answer_failure(struct run *r)
 {
-  static const char *const text[] = {
-      [CGI_FAILED] = "502 Bad Gateway: the CGI program gave no valid "
-                     "response.\n",
-      [CGI_TIMED_OUT] = "504 Gateway Timeout: the CGI program ran too "
-                        "long.\n",
-  };
+  const char *text = r->status == 408
+                         ? "408 Request Timeout: the request body stopped "
+                           "arriving.\n"
+                     : r->status == 504
+                         ? "504 Gateway Timeout: the CGI program ran too "
+                           "long.\n"
+                         : "502 Bad Gateway: the CGI program gave no valid "
+                           "response.\n";
 
   if (r->end == CGI_TIMED_OUT)
     log_msg(SCGI_LOG_WARNING, "app %s: %s for %s: still running after %u "
@@ -627,13 +629,14 @@ static void answer_failure(struct run *r)
             r->head_sent ? "connection reset" : "504",
             r->script->script_name, r->app->conf->app_timeout_ms,
             (long)r->pid);
-  if (r->head_sent || r->end == CGI_FRONT_GONE) {
+  /* A front that stalled may still read: it gets a 408. */
+  if (r->head_sent || (r->end == CGI_FRONT_GONE && r->status != 408)) {
     scgi_fail(r->req);
     r->status = 0;
     return;
   }
   if (scgi_status(r->req, r->status, NULL) == 0)
-    (void)scgi_write(r->req, text[r->end], strlen(text[r->end]));
+    (void)scgi_write(r->req, text, strlen(text));
 }
 
 /* ---- a request --------------------------------------------------------- */

@@ -40,8 +40,9 @@ enum cgi_end {
   CGI_TIMED_OUT,  /* it ran past app-timeout and was killed: 504
                      answered, or the connection reset when the response
                      had begun */
-  CGI_FRONT_GONE  /* the front connection failed: the program was
-                     killed */
+  CGI_FRONT_GONE  /* the front connection failed, or its request body
+                     stopped arriving (408 answered then): the program
+                     was killed */
 };
 
 struct cgi_result {

@@ -93,7 +93,8 @@ export SCGISERVER_TEST_MARK=1
 # (a Unix socket has only a normal end).
 sport=$(lib_free_port)
 WORKERS=0 srv_start cgi --cgi "$cgi" -w 2 --app-timeout 1500 \
-  --queue-timeout 300 --status-path /status -l "127.0.0.1:$sport"
+  --queue-timeout 300 --header-timeout 1000 --status-path /status \
+  -l "127.0.0.1:$sport"
 lib_nginx_up "$dir/nginx" "location / { include scgi_params; scgi_pass 127.0.0.1:$sport; }"
 
 get hello '/hello.py?x=1&y=two'
@@ -200,6 +201,12 @@ printf '%s\0' CONTENT_LENGTH 100 SCGI 1 REQUEST_METHOD POST \
 tap_ok "$(! grep -q 'X-Length' "$dir/short"; echo $?)" \
   "a body shorter than CONTENT_LENGTH: no answer from the program ($(raw_status short))"
 tap_ok "$(logged 'could not be read whole'; echo $?)" "  logged"
+# The same, the connection kept open: the body stops arriving, and after
+# --header-timeout (the wait allowed for each body read) the answer is 408.
+"$rawsend" "unix:$front" "$dir/short.req" --keep-open --timeout-ms 10000 \
+  >"$dir/stall" 2>/dev/null || true
+is "Status: 408 Request Timeout" "$(raw_status stall)" \
+  "a body that stops arriving: 408 after --header-timeout"
 
 # ------------------------------------------------------------ (3) refusals
 
