@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -300,6 +301,7 @@ struct exec_args {            /* all prepared before fork */
   char *listen_pid;           /* NULL in pass mode */
   int fd;                     /* becomes WORKER_FD */
   int err_fd;                 /* close-on-exec pipe: errno if exec fails */
+  pid_t parent;               /* scgiserver's pid */
 };
 
 /* Handlers would be reset by exec anyway, but ignored signals are
@@ -337,6 +339,14 @@ __attribute__((noreturn)) static void child_exec(const struct exec_args *a)
    * job) reaches scgiserver alone, which then drains and stops its
    * workers, instead of every worker dying at once under it. */
   (void)setpgid(0, 0);
+  /* scgiserver killed outright: its workers get SIGTERM rather than serve
+   * on unsupervised (a proxy worker would keep its socket answering, so
+   * that the next scgiserver could not take the directory over). The
+   * forking thread is the main or the supervisor thread, which both
+   * outlive the set's processes. */
+  (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != a->parent)
+    _exit(127); /* it died before the prctl */
   if (err_fd == WORKER_FD) /* dup2() below would overwrite it */
     err_fd = fcntl(err_fd, F_DUPFD_CLOEXEC, WORKER_FD + 1);
   if (a->fd == WORKER_FD ? fcntl(WORKER_FD, F_SETFD, 0) < 0
@@ -424,7 +434,8 @@ static int spawn_process(struct worker_set *ws, struct proc *p,
                          const char *path, int child_fd)
 {
   struct exec_args a = {.path = path, .argv = ws->argv, .envp = ws->envp,
-                        .listen_pid = ws->listen_pid, .fd = child_fd};
+                        .listen_pid = ws->listen_pid, .fd = child_fd,
+                        .parent = getpid()};
   int errp[2], err;
 
   if (pipe2(errp, O_CLOEXEC) < 0)

@@ -170,6 +170,11 @@ srv_start() {
   return 1
 }
 
+# srv_wait_workers N: waits up to 10 s until scgiserver has N children
+# (workers start after its front socket appears).
+srv_has_workers() { [ "$(lib_children "$srv_pid" | grep -c .)" = "$1" ]; }
+srv_wait_workers() { lib_wait_for 10 srv_has_workers "$1" || true; }
+
 # srv_snapshot: sets srv_kids to the running children of scgiserver (one
 # line, space-separated), remembered in srv_workers so that they can be
 # checked gone (and stopped) after scgiserver exits. Not in a subshell.
@@ -420,10 +425,13 @@ fi
 # one with the same --runtime-dir takes it over (no live socket in it).
 if srv_start killed "${common[@]}" --handoff proxy --runtime-dir "$dir/rt" \
     -w 1 -- "$echo_bin"; then
+  srv_wait_workers 1
   srv_snapshot
   lib_stop "$srv_pid" KILL
-  for p in $srv_kids; do lib_running "$p" && kill -s KILL "$p"; done
   srv_pid=""
+  gone() { ! lib_running "$1"; }
+  tap_check "killed: its worker (${srv_kids:-none}) goes too (SIGTERM as its parent dies)" \
+    lib_wait_for 10 gone "${srv_kids:-0}"
   tap_check "killed: SIGKILL leaves the app directory behind" \
     test -d "$dir/rt/default"
   if srv_start restarted "${common[@]}" --handoff proxy \
@@ -576,6 +584,7 @@ for mode in pass proxy; do
   name=kill-$mode
   if srv_start "$name" "${common[@]}" --handoff "$mode" \
       --runtime-dir "$dir/rt" -w 2 -- "$echo_bin"; then
+    srv_wait_workers 2
     srv_snapshot
     before=$srv_kids
     t0=$(lib_now_ms)
