@@ -22,12 +22,9 @@ top_builddir=${top_builddir:-.}
 . "$top_srcdir/tests/srv.sh"
 . "$top_srcdir/tests/front.sh"
 
-apache=""
-for a in "$(command -v apache2 2>/dev/null || true)" /usr/sbin/apache2 \
-    "$(command -v httpd 2>/dev/null || true)" /usr/sbin/httpd; do
-  if [ -n "$a" ] && [ -x "$a" ]; then apache=$a; break; fi
-done
-[ -n "$apache" ] || tap_skip_all "apache2 not installed"
+apache=$(front_find "$(command -v apache2 2>/dev/null || true)" \
+  /usr/sbin/apache2 "$(command -v httpd 2>/dev/null || true)" /usr/sbin/httpd) ||
+  tap_skip_all "apache2 not installed"
 modules=${APACHE_MODULES:-/usr/lib/apache2/modules}
 for m in mpm_event authz_core proxy proxy_scgi; do
   [ -r "$modules/mod_$m.so" ] ||
@@ -35,18 +32,7 @@ for m in mpm_event authz_core proxy proxy_scgi; do
 done
 command -v curl >/dev/null || tap_skip_all "curl not installed"
 
-scgiserver=$top_builddir/scgiserver/scgiserver
-[ -x "$scgiserver" ] || tap_bail "$scgiserver not built"
-for bin in echo form; do
-  [ -x "$top_builddir/examples/$bin" ] || tap_bail "examples/$bin not built"
-done
-# The config file names the programs: make them absolute.
-echo_bin=$(cd "$top_builddir/examples" && pwd)/echo
-form_bin=$(cd "$top_builddir/examples" && pwd)/form
-
-test_started_ms=$(lib_now_ms)
-lib_tmpdir
-dir=$lib_tmp
+front_setup
 
 front=Apache
 front_path_vars() { printf '%s\n' "SCRIPT_NAME=$1/x/y"; }

@@ -8,6 +8,39 @@
 # Copyright (C) 2026 The libscgi authors.
 # SPDX-License-Identifier: GPL-3.0-or-later
 
+# ---------------------------------------------------------------- setup
+
+# front_find CANDIDATES...: prints the first candidate that is an
+# executable file (empty ones skipped); fails when none is.
+front_find() {
+  local c
+  for c in "$@"; do
+    if [ -n "$c" ] && [ -x "$c" ]; then
+      printf '%s\n' "$c"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# front_setup: checks that scgiserver and examples/echo and form are
+# built; sets scgiserver, echo_bin and form_bin (absolute: config files
+# name them), test_started_ms, and dir (a temporary directory). Not in a
+# subshell.
+front_setup() {
+  local bin
+  scgiserver=$top_builddir/scgiserver/scgiserver
+  [ -x "$scgiserver" ] || tap_bail "$scgiserver not built"
+  for bin in echo form; do
+    [ -x "$top_builddir/examples/$bin" ] || tap_bail "examples/$bin not built"
+  done
+  echo_bin=$(cd "$top_builddir/examples" && pwd)/echo
+  form_bin=$(cd "$top_builddir/examples" && pwd)/form
+  test_started_ms=$(lib_now_ms)
+  lib_tmpdir
+  dir=$lib_tmp
+}
+
 # ---------------------------------------------------------------- README
 
 # readme_snippet NAME PREFIX PORT: prints the fenced block that follows the

@@ -20,26 +20,12 @@ top_builddir=${top_builddir:-.}
 . "$top_srcdir/tests/srv.sh"
 . "$top_srcdir/tests/front.sh"
 
-lighttpd=""
-for l in "$(command -v lighttpd 2>/dev/null || true)" /usr/sbin/lighttpd \
-    /usr/local/sbin/lighttpd; do
-  if [ -n "$l" ] && [ -x "$l" ]; then lighttpd=$l; break; fi
-done
-[ -n "$lighttpd" ] || tap_skip_all "lighttpd not installed"
+lighttpd=$(front_find "$(command -v lighttpd 2>/dev/null || true)" \
+  /usr/sbin/lighttpd /usr/local/sbin/lighttpd) ||
+  tap_skip_all "lighttpd not installed"
 command -v curl >/dev/null || tap_skip_all "curl not installed"
 
-scgiserver=$top_builddir/scgiserver/scgiserver
-[ -x "$scgiserver" ] || tap_bail "$scgiserver not built"
-for bin in echo form; do
-  [ -x "$top_builddir/examples/$bin" ] || tap_bail "examples/$bin not built"
-done
-# The config file names the programs: make them absolute.
-echo_bin=$(cd "$top_builddir/examples" && pwd)/echo
-form_bin=$(cd "$top_builddir/examples" && pwd)/form
-
-test_started_ms=$(lib_now_ms)
-lib_tmpdir
-dir=$lib_tmp
+front_setup
 
 front=lighttpd
 front_path_vars() { printf '%s\n' "SCRIPT_NAME=$1" PATH_INFO=/x/y; }
